@@ -1,0 +1,112 @@
+"""Input validation shared by every module: clear errors raised before any expensive work.
+
+Every check names the argument, the offending value and what is allowed. Checks on array
+*values* (finiteness, normalization) only run on concrete arrays; under `jit` the values are
+tracers and the check is skipped (shapes and static arguments are always checked).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+
+MEMORY_FRACTION = 0.5
+"""Default memory limit, as a fraction of the memory available when the check runs."""
+
+
+class MemoryLimitError(ValueError):
+    """An allocation was refused because its estimate exceeds the configured memory limit."""
+
+
+def is_concrete(x) -> bool:
+    """True when `x` (array or pytree) holds no tracers, so its values can be inspected."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
+def check_finite(name: str, x) -> None:
+    """Raise `ValueError` if a concrete array (or pytree) has NaN or infinite entries."""
+    if not is_concrete(x):
+        return
+    for leaf in jax.tree_util.tree_leaves(x):
+        arr = np.asarray(leaf)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(
+                f"`{name}` has {bad} non-finite (NaN or inf) entries out of {arr.size}; "
+                "all entries must be finite."
+            )
+
+
+def check_int_range(name: str, value, low: int | None = None, high: int | None = None) -> None:
+    """Raise if a concrete integer is outside `[low, high]` (either bound may be open)."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iub" and not (
+        arr.dtype.kind == "f" and np.all(arr == np.round(arr))
+    ):
+        raise TypeError(f"`{name}` must be an integer, got {value!r} of dtype {arr.dtype}.")
+    lo = -math.inf if low is None else low
+    hi = math.inf if high is None else high
+    if np.any(arr < lo) or np.any(arr > hi):
+        raise ValueError(f"`{name}` must lie in [{lo}, {hi}], got {value!r}.")
+
+
+def check_positive(name: str, value, *, strict: bool = True) -> None:
+    """Raise if a concrete number is not > 0 (or >= 0 with `strict=False`) or not finite."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    ok = np.all(np.isfinite(arr)) and (np.all(arr > 0) if strict else np.all(arr >= 0))
+    if not ok:
+        rel = "> 0" if strict else ">= 0"
+        raise ValueError(f"`{name}` must be finite and {rel}, got {value!r}.")
+
+
+def available_memory_bytes() -> int:
+    """Memory currently available to this process (Linux `MemAvailable`), in bytes."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 8 * 2**30
+
+
+def default_memory_limit() -> int:
+    """The default memory limit in bytes.
+
+    `QSGD_JAX_MEMORY_LIMIT` (bytes) overrides it; otherwise `MEMORY_FRACTION` of the memory
+    available now.
+    """
+    env = os.environ.get("QSGD_JAX_MEMORY_LIMIT")
+    if env:
+        return int(float(env))
+    return int(MEMORY_FRACTION * available_memory_bytes())
+
+
+def check_memory(what: str, nbytes: int, limit: int | None = None) -> None:
+    """Refuse (raise `MemoryLimitError`) when `nbytes` exceeds `limit` (default: see above)."""
+    limit = default_memory_limit() if limit is None else int(limit)
+    if nbytes > limit:
+        raise MemoryLimitError(
+            f"{what} needs an estimated {_human(nbytes)}, above the memory limit of "
+            f"{_human(limit)}. Lower the size (dimension, order, steps), pass a larger "
+            "`memory_limit=`, or set QSGD_JAX_MEMORY_LIMIT (bytes)."
+        )
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(nbytes) < 1024 or unit == "TiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    raise AssertionError
