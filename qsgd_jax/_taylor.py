@@ -1,0 +1,431 @@
+"""Truncated-Taylor / LCU evolution $y \\mapsto T_K(hA)\\,y$ of a linear generator $A$.
+
+$T_K(z) = \\sum_{k=0}^{K} z^k/k!$ approximates $e^{z}$ (DESIGN §2, "Truncated Taylor / LCU").
+A quantum computer applies $T_K(hA)$ as a linear combination of unitaries: with a block
+encoding of $A$ of normalization $\\alpha \\ge \\|A\\|$,
+$T_K(hA) = s_K \\sum_k \\tfrac{(h\\alpha)^k/k!}{s_K} (A/\\alpha)^k$ with coefficient sum
+$s_K = \\sum_{k=0}^{K} (h\\alpha)^k/k!$, and one application to a state $y$ succeeds with
+probability $\\|T_K(hA)y\\|^2 / (s_K^2 \\|y\\|^2)$. The truncation error obeys the a-priori
+bound $\\|T_K(hA) - e^{hA}\\| \\le (h\\|A\\|)^{K+1}/(K+1)!\\; e^{h\\|A\\|}$. A GD step of length
+$\\tau$ is split into $r$ segments of length $h = \\tau/r$.
+
+The generator is any linear operator on flat vectors: a `lineax.AbstractLinearOperator`, a dense
+square matrix, or a callable `matvec: (d,) -> (d,)`. The order $K$ is traced: the series is
+always summed to a static `max_terms` and terms with $k > K$ are masked, so sweeping $K$ does
+not recompile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Inexact, Int
+
+from ._errors import check_finite, check_int_range, check_positive, is_concrete
+
+Operator = Any  # lx.AbstractLinearOperator | dense (d, d) array | Callable[[Array], Array]
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators on flat vectors
+
+
+def as_operator(op: Operator, name: str = "generator") -> lx.AbstractLinearOperator | Callable:
+    """Normalize a generator: a dense square array becomes a `lineax.MatrixLinearOperator`.
+
+    lineax operators and callables pass through unchanged. Raises for non-square or non-2-D
+    arrays and for non-finite concrete entries.
+    """
+    if isinstance(op, lx.AbstractLinearOperator):
+        check_finite(name, op)
+        return op
+    if callable(op):
+        return op
+    arr = jnp.asarray(op)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(
+            f"`{name}` must be a square matrix, a lineax operator or a callable matvec; "
+            f"got an array of shape {arr.shape}."
+        )
+    check_finite(name, arr)
+    return lx.MatrixLinearOperator(arr)
+
+
+def apply(op, v: Inexact[Array, " d"]) -> Inexact[Array, " d"]:
+    """$A v$ for a normalized operator (see `as_operator`)."""
+    return op.mv(v) if isinstance(op, lx.AbstractLinearOperator) else op(v)
+
+
+def dense_matrix(op: Operator, dim: int, dtype=None) -> Inexact[Array, "d d"]:
+    """Materialize an operator as a dense matrix (columns $A e_i$); small sizes only."""
+    op = as_operator(op)
+    if isinstance(op, lx.AbstractLinearOperator):
+        return op.as_matrix()
+    eye = jnp.eye(dim, dtype=dtype)
+    return jax.vmap(op, in_axes=1, out_axes=1)(eye)
+
+
+def operator_norm_estimate(
+    op: Operator, dim: int, dtype=jnp.float64, *, num_iters: int = 50, seed: int = 0
+) -> float:
+    """A lower estimate of $\\|A\\|_2$ by power iteration on $A^\\top A$ (concrete operators).
+
+    Power iteration never overshoots, so `alpha < estimate` proves $\\alpha < \\|A\\|$.
+    """
+    op = as_operator(op)
+    v = jax.random.normal(jax.random.key(seed), (dim,), dtype)
+    mv = lambda x: apply(op, x)  # noqa: E731
+    rmv = jax.linear_transpose(mv, v)
+
+    def body(_, x):
+        w = rmv(mv(x))[0]
+        return w / jnp.linalg.norm(w)
+
+    v = jax.lax.fori_loop(0, num_iters, body, v / jnp.linalg.norm(v))
+    return float(jnp.linalg.norm(mv(v)))
+
+
+def block_encoding_normalization(
+    A: Operator, method: Literal["norm", "sparsity"] = "norm", *, dim: int | None = None
+) -> Float[Array, ""]:
+    """Block-encoding normalization $\\alpha \\ge \\|A\\|$ of a generator.
+
+    **Arguments:**
+
+    - `A`: dense matrix or lineax operator (callables need `dim`; they are densified, so
+      small sizes only).
+    - `method`: `"norm"`: the spectral norm $\\|A\\|_2$ (the tightest valid $\\alpha$);
+      `"sparsity"`: $s \\cdot \\max_{ij}|A_{ij}|$ with $s = \\max(s_{row}, s_{col})$ the largest
+      number of non-zeros in a row or column — the normalization of the standard sparse-access
+      block encoding (Gilyén, Su, Low, Wiebe 2019, Lemma 48), a valid bound since
+      $\\|A\\|_2 \\le \\sqrt{\\|A\\|_1\\|A\\|_\\infty} \\le s \\max|A_{ij}|$.
+
+    **Returns:** $\\alpha$ as a 0-d array of the operator's dtype.
+    """
+    op = as_operator(A, "A")
+    if isinstance(op, lx.AbstractLinearOperator):
+        M = op.as_matrix()
+    else:
+        if dim is None:
+            raise ValueError("`dim` is required when `A` is a callable matvec.")
+        M = dense_matrix(op, dim)
+    if method == "norm":
+        return jnp.linalg.norm(M, ord=2)
+    if method == "sparsity":
+        nz = M != 0
+        s = jnp.maximum(jnp.max(jnp.sum(nz, axis=0)), jnp.max(jnp.sum(nz, axis=1)))
+        return s.astype(jnp.abs(M).dtype) * jnp.max(jnp.abs(M))
+    raise ValueError(f"`method` must be 'norm' or 'sparsity', got {method!r}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalars of the series
+
+
+def taylor_coefficients(
+    x: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
+) -> Float[Array, " max_terms+1"]:
+    """$c_k = x^k/k!$ for $k = 0..$`max_terms`, zero for $k > K$ (`order`, may be traced)."""
+    x = jnp.asarray(x)
+    k = jnp.arange(max_terms + 1)
+    logs = jnp.cumsum(jnp.concatenate([jnp.zeros(1, x.dtype), jnp.log(k[1:].astype(x.dtype))]))
+    powers = x ** k.astype(x.dtype)
+    return jnp.where(k <= order, powers / jnp.exp(logs), jnp.zeros((), x.dtype))
+
+
+def lcu_coefficient_sum(
+    h: Float[ArrayLike, ""], alpha: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
+) -> Float[Array, ""]:
+    """$s_K = \\sum_{k=0}^{K} (h\\alpha)^k/k!$, the LCU coefficient sum of $T_K(hA)$."""
+    return jnp.sum(taylor_coefficients(jnp.asarray(h) * jnp.asarray(alpha), order, max_terms))
+
+
+def taylor_error_bound(h_norm: Float[ArrayLike, ""], order: Int[ArrayLike, ""]) -> Float[Array, ""]:
+    """A-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\, e^{h\\|A\\|}$ on $\\|T_K(hA) - e^{hA}\\|$."""
+    x = jnp.asarray(h_norm)
+    kp1 = jnp.asarray(order).astype(x.dtype) + jnp.ones((), x.dtype)
+    return jnp.exp(kp1 * jnp.log(x) - jax.scipy.special.gammaln(kp1 + 1) + x)
+
+
+def required_order(h_norm: float, tol: float, max_terms: int) -> int:
+    """Smallest $K \\le$ `max_terms` whose a-priori bound is $\\le$ `tol`.
+
+    Raises `ValueError` when no such $K$ exists, or when rounding alone (relative error about
+    $\\epsilon_{mach}\\, e^{2h\\|A\\|}$ from cancellation) would exceed `tol`.
+    """
+    check_positive("h_norm", h_norm, strict=False)
+    check_positive("tol", tol)
+    for K in range(max_terms + 1):
+        if float(taylor_error_bound(np.float64(h_norm), K)) <= tol:
+            return K
+    raise ValueError(
+        f"h‖A‖ = {h_norm:.4g} is too large: the truncated Taylor series needs more than "
+        f"max_terms = {max_terms} terms to reach tol = {tol:.3g} (the a-priori bound at K = "
+        f"{max_terms} is {float(taylor_error_bound(np.float64(h_norm), max_terms)):.3g}). "
+        "Use more segments r (smaller h) or a larger `max_terms`."
+    )
+
+
+def _check_series(h_norm: float, order, max_terms: int, tol: float | None, dtype) -> None:
+    if not np.isfinite(h_norm):
+        raise ValueError(f"h‖A‖ must be finite, got {h_norm}.")
+    if tol is not None:
+        K = required_order(h_norm, tol, max_terms)
+        if is_concrete(order) and int(order) < K:
+            bound = float(taylor_error_bound(np.float64(h_norm), int(order)))
+            raise ValueError(
+                f"`order` K = {int(order)} cannot reach tol = {tol:.3g} at h‖A‖ = {h_norm:.4g} "
+                f"(a-priori bound {bound:.3g}); K >= {K} is needed."
+            )
+        eps = float(jnp.finfo(dtype).eps)
+        if eps * math.exp(min(2 * h_norm, 700.0)) > tol:
+            raise ValueError(
+                f"h‖A‖ = {h_norm:.4g} is too large for tol = {tol:.3g} in {jnp.dtype(dtype).name}:"
+                f" cancellation in the series loses about eps·e^(2h‖A‖) = "
+                f"{eps * math.exp(min(2 * h_norm, 700.0)):.3g}. Use more segments r."
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying T_K(hA)
+
+
+def taylor_apply(
+    A: Operator,
+    y: Inexact[Array, " d"],
+    h: Float[ArrayLike, ""],
+    order: Int[ArrayLike, ""],
+    *,
+    max_terms: int | None = None,
+) -> Inexact[Array, " d"]:
+    """$T_K(hA)\\,y = \\sum_{k=0}^{K} (hA)^k y / k!$ by the recursion $t_k = (h/k) A t_{k-1}$.
+
+    **Arguments:**
+
+    - `A`: the generator (lineax operator, dense matrix or callable matvec on `(d,)`).
+    - `y`: the vector; its dtype is kept.
+    - `h`: the segment length (traced).
+    - `order`: $K$ (traced); terms beyond it are masked.
+    - `max_terms`: static number of terms evaluated (defaults to `order`, which must then be a
+      concrete int).
+
+    **Returns:** $T_K(hA)y$, same shape and dtype as `y`.
+    """
+    op = as_operator(A)
+    if max_terms is None:
+        if not is_concrete(order):
+            raise ValueError("`max_terms` is required when `order` is traced.")
+        max_terms = int(order)
+    check_int_range("order", order, 0, max_terms)
+    return _taylor_apply(op, y, jnp.asarray(h).astype(y.dtype), jnp.asarray(order), max_terms)
+
+
+def _taylor_apply(op, y, h, order, max_terms: int):
+    def body(carry, k):
+        term, acc = carry
+        term = apply(op, term) * (h / k.astype(y.dtype))
+        acc = acc + jnp.where(k <= order, term, jnp.zeros_like(term))
+        return (term, acc), None
+
+    if max_terms == 0:
+        return y
+    (_, acc), _ = jax.lax.scan(body, (y, y), jnp.arange(1, max_terms + 1))
+    return acc
+
+
+def taylor_matrix(
+    A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
+) -> Inexact[Array, "d d"]:
+    """Dense $T_K(hA)$ (Horner: $I + hA(I + \\tfrac{hA}{2}(I + \\dots))$); small sizes only."""
+    A = jnp.asarray(A)
+    hA = jnp.asarray(h).astype(A.dtype) * A
+    eye = jnp.eye(A.shape[0], dtype=A.dtype)
+    out = eye
+    for k in range(order, 0, -1):
+        out = eye + (hA @ out) / jnp.asarray(k, A.dtype)
+    return out
+
+
+def taylor_truncation_error(
+    A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
+) -> Float[Array, ""]:
+    """$\\|T_K(hA) - e^{hA}\\|_2$ against `jax.scipy.linalg.expm` (dense, small sizes)."""
+    A = jnp.asarray(A)
+    hA = jnp.asarray(h).astype(A.dtype) * A
+    return jnp.linalg.norm(taylor_matrix(A, h, order) - jax.scipy.linalg.expm(hA), ord=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evolution over GD steps with the per-segment LCU report
+
+
+class LCUReport(eqx.Module):
+    """Per-segment LCU figures of a truncated-Taylor evolution.
+
+    - `alpha`: block-encoding normalization $\\alpha$.
+    - `h`: segment length $h = \\tau / r$.
+    - `order`: Taylor order $K$.
+    - `coefficient_sum`: $s_K = \\sum_{k\\le K}(h\\alpha)^k/k!$.
+    - `success_probability`: $\\|T_K(hA)y\\|^2/(s_K^2\\|y\\|^2)$ per step and segment, shape
+      `(num_steps, segments)`.
+    - `error_bound`: a-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\,e^{h\\|A\\|}$ per segment, with
+      $\\|A\\|$ bounded by $\\alpha$.
+    - `truncation_error`: $\\|T_K(hA) - e^{hA}\\|_2$ per segment from `expm` (NaN when the
+      generator was not dense or `exact_error=False`).
+    """
+
+    alpha: Float[Array, ""]
+    h: Float[Array, ""]
+    order: Int[Array, ""]
+    coefficient_sum: Float[Array, ""]
+    success_probability: Float[Array, "steps segments"]
+    error_bound: Float[Array, ""]
+    truncation_error: Float[Array, ""]
+
+    @property
+    def total_success_probability(self) -> Float[Array, ""]:
+        """Probability that every segment succeeds without amplification (their product)."""
+        return jnp.prod(self.success_probability)
+
+
+class TaylorEvolution(eqx.Module):
+    """Result of `taylor_evolve`: the trajectory and the LCU report.
+
+    - `ys`: states after each GD step, shape `(num_steps + 1, d)` (row 0 is $y(0)$).
+    - `report`: the `LCUReport`.
+    """
+
+    ys: Inexact[Array, "steps+1 d"]
+    report: LCUReport
+
+
+def taylor_evolve(
+    A: Operator,
+    y0: Inexact[Array, " d"],
+    *,
+    tau: Float[ArrayLike, ""],
+    num_steps: int,
+    order: Int[ArrayLike, ""],
+    segments: int = 1,
+    max_terms: int | None = None,
+    alpha: Float[ArrayLike, ""] | None = None,
+    alpha_method: Literal["norm", "sparsity"] = "norm",
+    tol: float | None = None,
+    exact_error: bool = True,
+) -> TaylorEvolution:
+    """Evolve $y(0)$ by $y \\mapsto T_K(hA)^r y$ per GD step ("flow" form, truncated Taylor).
+
+    **Arguments:**
+
+    - `A`: generator on flat vectors (dense matrix, lineax operator, or callable matvec).
+    - `y0`: initial state $Y(0)$, shape `(d,)`; its dtype is kept.
+    - `tau`: time per GD step (the learning rate $\\eta$ for gradient flow), traced.
+    - `num_steps`: number of GD steps $T$ (static).
+    - `order`: Taylor order $K \\ge 0$ (traced; masked against `max_terms`).
+    - `segments`: segments $r$ per step, $h = \\tau/r$ (static).
+    - `max_terms`: static number of series terms evaluated (default: `order`, which must then be
+      concrete). Sweeps over $K$ with one `max_terms` compile once.
+    - `alpha`: block-encoding normalization; default from `alpha_method` (needs a dense or
+      lineax generator). Must be $\\ge \\|A\\|$; a concrete `alpha` is checked against a power-
+      iteration lower estimate of $\\|A\\|$.
+    - `alpha_method`: `"norm"` or `"sparsity"`, see `block_encoding_normalization`.
+    - `tol`: optional requested per-segment accuracy; if given (and values are concrete), the
+      call refuses when $K \\le$ `max_terms` cannot reach it by the a-priori bound.
+    - `exact_error`: compute $\\|T_K(hA) - e^{hA}\\|_2$ with `expm` (dense generators only).
+
+    **Returns:** a `TaylorEvolution`.
+    """
+    op = as_operator(A)
+    y0 = jnp.asarray(y0)
+    if y0.ndim != 1:
+        raise ValueError(f"`y0` must be a flat vector of shape (d,), got shape {y0.shape}.")
+    check_finite("y0", y0)
+    check_int_range("num_steps", num_steps, 0)
+    check_int_range("segments", segments, 1)
+    if is_concrete(order) and np.asarray(order) < 0:
+        raise ValueError(f"`order` K must be >= 0, got {order!r}.")
+    if max_terms is None:
+        if not is_concrete(order):
+            raise ValueError("`max_terms` is required when `order` is traced.")
+        max_terms = int(order)
+    check_int_range("max_terms", max_terms, 0)
+    check_int_range("order", order, 0, max_terms)
+    check_positive("tau", tau, strict=False)
+    d = y0.shape[0]
+    dense = isinstance(op, lx.MatrixLinearOperator)
+    if alpha is None:
+        if isinstance(op, lx.AbstractLinearOperator):
+            alpha = block_encoding_normalization(op, alpha_method)
+        else:
+            raise ValueError(
+                "`alpha` is required for a callable generator (a norm bound, or "
+                "`block_encoding_normalization(A, dim=...)`)."
+            )
+    alpha = jnp.asarray(alpha).astype(y0.dtype)
+    if is_concrete((alpha, op, tau)):
+        check_positive("alpha", alpha, strict=False)
+        norm_lo = operator_norm_estimate(op, d, y0.dtype) if d > 0 else 0.0
+        if float(alpha) < norm_lo * (1 - 1e-6):
+            raise ValueError(
+                f"`alpha` = {float(alpha):.6g} is below ‖A‖ >= {norm_lo:.6g}: a block encoding "
+                "needs alpha >= ‖A‖. Use block_encoding_normalization(A) or a valid norm bound."
+            )
+        _check_series(float(tau) / segments * float(alpha), order, max_terms, tol, y0.dtype)
+    return _evolve(
+        op,
+        y0,
+        jnp.asarray(tau).astype(y0.dtype),
+        jnp.asarray(order),
+        alpha,
+        num_steps=num_steps,
+        segments=segments,
+        max_terms=max_terms,
+        exact_error=exact_error and dense,
+    )
+
+
+@eqx.filter_jit
+def _evolve(op, y0, tau, order, alpha, *, num_steps, segments, max_terms, exact_error):
+    dt = y0.dtype
+    h = tau / jnp.asarray(segments, dt)
+    s_K = lcu_coefficient_sum(h, alpha, order, max_terms)
+
+    def segment(y, _):
+        z = _taylor_apply(op, y, h, order, max_terms)
+        prob = jnp.sum(jnp.abs(z) ** 2) / (s_K**2 * jnp.sum(jnp.abs(y) ** 2))
+        return z, prob
+
+    def step(y, _):
+        y, probs = jax.lax.scan(segment, y, None, length=segments)
+        return y, (y, probs)
+
+    _, (ys, probs) = jax.lax.scan(step, y0, None, length=num_steps)
+    ys = jnp.concatenate([y0[None], ys], axis=0)
+    if exact_error:
+        M = op.as_matrix()
+        terms = taylor_coefficients(jnp.ones((), dt), order, max_terms)
+        hA = h * M
+        acc, power = jnp.zeros_like(M), jnp.eye(M.shape[0], dtype=dt)
+        for k in range(max_terms + 1):
+            acc = acc + terms[k] * power
+            power = hA @ power
+        err = jnp.linalg.norm(acc - jax.scipy.linalg.expm(hA), ord=2)
+    else:
+        err = jnp.asarray(jnp.nan, dt)
+    report = LCUReport(
+        alpha=alpha,
+        h=h,
+        order=order,
+        coefficient_sum=s_K,
+        success_probability=probs.reshape(num_steps, segments),
+        error_bound=taylor_error_bound(h * alpha, order),
+        truncation_error=err,
+    )
+    return TaylorEvolution(ys=ys, report=report)
