@@ -1,0 +1,167 @@
+"""Global magnitude pruning with a traced sparsity, and an optax transform that keeps zeros zero.
+
+Masks are pytrees of bools with the structure of the parameters (`True` = active). Leaves that
+are not prunable (biases, norms, the output layer by default) get all-`True` masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Bool, Float, PyTree, Scalar
+
+from ._errors import is_concrete
+
+Mask = PyTree[Bool[Array, "..."]]
+
+
+def _path_names(path) -> tuple[str, ...]:
+    out = []
+    for k in path:
+        name = getattr(k, "key", getattr(k, "name", getattr(k, "idx", None)))
+        out.append(str(name))
+    return tuple(out)
+
+
+def default_prunable(path: tuple[str, ...], leaf, *, exclude: tuple[str, ...] = ("head",)) -> bool:
+    """Default leaf selection: conv and dense kernels (`kernel`, ≥ 2-D), not the output layer.
+
+    The models of this library name their output layer `head`; pass another `exclude` (or your
+    own predicate to `prune_mask`) for other parameter trees.
+    """
+    return bool(
+        path
+        and path[-1] == "kernel"
+        and jnp.ndim(leaf) >= 2
+        and not any(p in exclude for p in path[:-1])
+    )
+
+
+def prunable_leaves(
+    params: PyTree, include: Callable[[tuple[str, ...], object], bool] = default_prunable
+) -> PyTree[bool]:
+    """Which leaves pruning may touch: a pytree of Python bools (`include(path_names, leaf)`)."""
+    return jax.tree_util.tree_map_with_path(lambda p, x: include(_path_names(p), x), params)
+
+
+def _check_sparsity(sparsity) -> None:
+    if not is_concrete(sparsity):
+        return
+    s = np.asarray(sparsity)
+    if s.dtype.kind not in "fiu" or not np.all((s >= 0) & (s < 1)):
+        raise ValueError(
+            f"`sparsity` must be a number in [0, 1) (fraction of prunable weights set to zero), "
+            f"got {sparsity!r}."
+        )
+
+
+def prune_mask(
+    params: PyTree[Float[Array, "..."]],
+    sparsity: float | Scalar,
+    include: Callable[[tuple[str, ...], object], bool] = default_prunable,
+) -> Mask:
+    """One-shot global magnitude (L1) pruning mask.
+
+    Among the $N$ entries of the selected leaves, the $k = \\lfloor \\text{sparsity} \\cdot N
+    \\rceil$ of smallest $|\\theta_i|$ are pruned (ties broken by position), so exactly $k$ are
+    removed. The magnitudes are ranked once (an `argsort`); the sparsity only enters through the
+    traced cut $k$, so `vmap`/`jit` over `sparsity` compile once.
+
+    **Arguments:**
+    - `params`: parameter pytree.
+    - `sparsity`: fraction in [0, 1) of the selected entries to prune; may be traced.
+    - `include`: predicate `(path_names, leaf) -> bool` selecting the prunable leaves (default:
+      `default_prunable`).
+
+    **Returns:** a mask pytree of bools, `True` = active, same structure and shapes as `params`.
+    """
+    _check_sparsity(sparsity)
+    sel = prunable_leaves(params, include)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    flags = jax.tree_util.tree_leaves(sel)
+    chosen = [x for x, f in zip(leaves, flags, strict=True) if f]
+    if not chosen:
+        raise ValueError("`include` selects no leaf of `params`; nothing can be pruned.")
+    mags = jnp.concatenate([jnp.abs(x).ravel() for x in chosen])
+    n = mags.shape[0]
+    order = jnp.argsort(mags, stable=True)
+    rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+    k = jnp.round(jnp.asarray(sparsity) * n).astype(jnp.int32)
+    keep = rank >= k
+    out, start = [], 0
+    for x, f in zip(leaves, flags, strict=True):
+        if f:
+            out.append(keep[start : start + x.size].reshape(x.shape))
+            start += x.size
+        else:
+            out.append(jnp.ones(jnp.shape(x), bool))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def check_mask(params: PyTree, mask: Mask) -> None:
+    """Raise `ValueError` unless `mask` is a bool pytree matching `params` with an active entry."""
+    pd, md = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(mask)
+    if pd != md:
+        raise ValueError(f"`mask` structure {md} does not match `params` structure {pd}.")
+    for (path, p), m in zip(
+        jax.tree_util.tree_leaves_with_path(params), jax.tree_util.tree_leaves(mask), strict=True
+    ):
+        if jnp.shape(p) != jnp.shape(m) or jnp.asarray(m).dtype != jnp.bool_:
+            raise ValueError(
+                f"`mask` leaf {jax.tree_util.keystr(path)} must be bool of shape {jnp.shape(p)}, "
+                f"got {jnp.asarray(m).dtype} of shape {jnp.shape(m)}."
+            )
+    if is_concrete(mask) and count_active(mask) == 0:
+        raise ValueError("`mask` prunes every parameter (0 active entries); keep at least one.")
+
+
+def count_active(mask: Mask) -> int | Array:
+    """Number of active (`True`) entries $s$ of a mask."""
+    return sum(jnp.sum(m, dtype=jnp.int32) for m in jax.tree_util.tree_leaves(mask))
+
+
+def apply_mask(params: PyTree, mask: Mask) -> PyTree:
+    """$m \\odot \\theta$: pruned entries set to exactly zero."""
+    return jax.tree_util.tree_map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, mask)
+
+
+def sparsity_of(mask: Mask, params: PyTree, include=default_prunable) -> Scalar:
+    """Fraction of pruned entries among the prunable leaves."""
+    flags = jax.tree_util.tree_leaves(prunable_leaves(params, include))
+    ms = [m for m, f in zip(jax.tree_util.tree_leaves(mask), flags, strict=True) if f]
+    total = sum(m.size for m in ms)
+    return 1.0 - sum(jnp.sum(m, dtype=jnp.int32) for m in ms) / total
+
+
+def keep_pruned_zero(mask: Mask) -> optax.GradientTransformation:
+    """Optax transform keeping pruned weights exactly zero, element-wise.
+
+    Chain it last (`optax.chain(optax.sgd(...), keep_pruned_zero(mask))`). Active entries pass
+    through unchanged; at pruned entries the update is $-\\theta_i$ when `params` are given
+    (so $\\theta_i + u_i = 0$ exactly, even if the weight was not zero before) and $0$
+    otherwise. Unlike `optax.masked`, which selects whole leaves, this acts per element.
+
+    **Arguments:**
+    - `mask`: bool pytree with the structure of the parameters (`True` = active).
+
+    **Returns:** an `optax.GradientTransformation` with empty state.
+    """
+
+    def init_fn(params):
+        check_mask(params, mask)
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            new = jax.tree_util.tree_map(
+                lambda u, m: jnp.where(m, u, jnp.zeros_like(u)), updates, mask
+            )
+        else:
+            new = jax.tree_util.tree_map(lambda u, m, p: jnp.where(m, u, -p), updates, mask, params)
+        return new, state
+
+    return optax.GradientTransformation(init_fn, update_fn)

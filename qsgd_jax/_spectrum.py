@@ -1,0 +1,309 @@
+"""Hessian-vector products on a mask's active set and stochastic Lanczos quadrature (SLQ).
+
+The Hessian is that of the mean loss over a stack of batches,
+$H = \\frac1B \\sum_b \\nabla^2 L(\\bar\\theta; \\text{batch}_b)$, at the masked point
+$\\bar\\theta = m \\odot \\theta$; products are forward-over-reverse (`jvp` of `grad`), never a
+stored matrix. Three views of the same operator:
+
+- `"active"`: $P H P^\\top$ on $\\mathbb R^s$ ($P$ selects the active coordinates) — the
+  spectrum the dissipation condition is about (DESIGN §2);
+- `"masked"`: $\\operatorname{diag}(m) H \\operatorname{diag}(m)$ on $\\mathbb R^n$ — the same
+  eigenvalues plus an exact spike of $n - s$ zeros from the pruned directions;
+- `"dense"`: $H$ on $\\mathbb R^n$, ignoring the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
+
+from ._errors import check_int_range, check_memory, check_positive, default_memory_limit
+from ._prune import apply_mask, check_mask
+
+VIEWS = ("active", "masked", "dense")
+REORTHO = ("auto", "full", "none")
+
+
+def stack_batches(batches) -> PyTree:
+    """A list/tuple of batch pytrees → one pytree with a leading batch-index axis."""
+    if isinstance(batches, list | tuple):
+        if not batches:
+            raise ValueError("`batches` is empty; pass at least one batch.")
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *batches)
+    return batches
+
+
+def hessian_operator(
+    loss_fn: Callable[[PyTree, PyTree], Scalar],
+    params: PyTree[Float[Array, "..."]],
+    batches,
+    mask: PyTree | None = None,
+    *,
+    view: str = "active",
+) -> tuple[Callable[[Float[Array, " d"]], Float[Array, " d"]], int]:
+    """Matrix-free Hessian of the batch-mean loss, in one of the three views (module docstring).
+
+    **Arguments:**
+    - `loss_fn`: pure `loss_fn(params, batch) -> scalar`.
+    - `params`: the expansion point $\\theta$ (the mask is applied to it first).
+    - `batches`: a list of batches, or a batch pytree whose leaves have a leading batch-index
+      axis; the Hessian is the mean over them (a `lax.scan`, so memory is that of one batch).
+    - `mask`: bool pytree (`True` = active); required for views `"active"` and `"masked"`.
+    - `view`: `"active"`, `"masked"` or `"dense"`.
+
+    **Returns:** `(matvec, dim)`: a function on flat vectors of length `dim` ($s$ or $n$).
+    """
+    if view not in VIEWS:
+        raise ValueError(f"`view` must be one of {VIEWS}, got {view!r}.")
+    if view != "dense" and mask is None:
+        raise ValueError(f"`view={view!r}` needs a `mask`; pass one or use `view='dense'`.")
+    batches = stack_batches(batches)
+    nb = {jnp.shape(x)[0] for x in jax.tree_util.tree_leaves(batches)}
+    if len(nb) != 1:
+        raise ValueError(f"`batches` leaves disagree on the leading (batch-index) axis: {nb}.")
+    if mask is not None:
+        check_mask(params, mask)
+        params = apply_mask(params, mask)
+    num_b = next(iter(nb))
+    flat0, unravel = ravel_pytree(params)
+    n, dtype = flat0.shape[0], flat0.dtype
+    grad = jax.grad(loss_fn)
+
+    def hvp(v):
+        tangent = unravel(v)
+
+        def body(acc, batch):
+            _, hv = jax.jvp(lambda p: grad(p, batch), (params,), (tangent,))
+            return acc + ravel_pytree(hv)[0], None
+
+        acc, _ = jax.lax.scan(body, jnp.zeros((n,), dtype), batches)
+        return acc / jnp.asarray(num_b, dtype)
+
+    if view == "dense":
+        return hvp, n
+    m_flat = ravel_pytree(mask)[0].astype(bool)
+    if view == "masked":
+        zero = jnp.zeros((), dtype)
+        return (lambda v: jnp.where(m_flat, hvp(jnp.where(m_flat, v, zero)), zero)), n
+    if not eqx.is_array(m_flat) or isinstance(m_flat, jax.core.Tracer):
+        raise ValueError("`view='active'` needs a concrete `mask` (its active count is a shape).")
+    idx = jnp.flatnonzero(m_flat)
+    s = int(idx.shape[0])
+    return (lambda v: hvp(jnp.zeros((n,), dtype).at[idx].set(v))[idx]), s
+
+
+class SpectralDensity(eqx.Module):
+    """SLQ estimate of a symmetric operator's spectral density, with dissipation metrics.
+
+    **Fields:**
+    - `nodes`, `weights`: Gauss quadrature of each probe, shape `(probes, steps)`; weights sum to
+      1 over everything, so $\\int f\\,d\\rho \\approx \\sum_{p,k} w_{pk} f(\\theta_{pk})$.
+    - `grid`, `density`: the Gaussian-broadened density $\\rho_\\sigma(\\lambda) = \\sum w_{pk}
+      \\mathcal N(\\lambda; \\theta_{pk}, \\sigma^2)$ on an even grid.
+    - `sigma`: the broadening width.
+    - `lambda_min`, `lambda_max`: extreme Ritz values (over all probes).
+    - `positive_fraction`: spectral mass at $\\lambda > 0$; `negative_mass`: mass at
+      $\\lambda < 0$; `negative_ratio`: $\\int_{\\lambda<0}|\\lambda|\\rho / \\int|\\lambda|\\rho$.
+    - `dim`, `num_steps`, `reortho`, `view`: the operator's dimension, the Lanczos depth, the
+      re-orthogonalization used ("full" or "none") and the Hessian view (static).
+    """
+
+    nodes: Float[Array, "p k"]
+    weights: Float[Array, "p k"]
+    grid: Float[Array, " g"]
+    density: Float[Array, " g"]
+    sigma: Float[Array, ""]
+    lambda_min: Float[Array, ""]
+    lambda_max: Float[Array, ""]
+    positive_fraction: Float[Array, ""]
+    negative_mass: Float[Array, ""]
+    negative_ratio: Float[Array, ""]
+    dim: int = eqx.field(static=True)
+    num_steps: int = eqx.field(static=True)
+    reortho: str = eqx.field(static=True)
+    view: str = eqx.field(static=True, default="operator")
+
+
+def lanczos_tridiag(
+    matvec: Callable, v0: Float[Array, " d"], num_steps: int, *, reortho: bool = True
+) -> tuple[Float[Array, " k"], Float[Array, " k-1"]]:
+    """Lanczos tridiagonalization $Q^\\top A Q = T$ from start vector `v0`; returns `T`'s diagonals.
+
+    With `reortho=True` all basis vectors are kept (memory $(k{+}1) d$) and every new vector is
+    orthogonalized against them twice (classical Gram–Schmidt, twice is enough); with
+    `reortho=False` only three vectors live at a time (memory $O(d)$), at the price of ghost
+    copies of converged Ritz values. On breakdown ($\\beta_j \\approx 0$: an invariant subspace
+    was found) the remaining steps are decoupled ($\\beta = 0$) with diagonal $\\alpha_0$, so they
+    get zero quadrature weight and do not move the extreme Ritz values.
+
+    **Returns:** `(alphas, betas)`, the diagonal and off-diagonal of $T$.
+    """
+    d, dtype = v0.shape[0], v0.dtype
+    tol = float(jnp.finfo(dtype).eps) ** 0.75
+    q0 = v0 / jnp.linalg.norm(v0)
+    zeros = jnp.zeros((d,), dtype)
+    basis = jnp.zeros((num_steps, d), dtype).at[0].set(q0) if reortho else None
+
+    def body(j, state):
+        q, q_prev, b_prev, basis, alphas, betas, scale, broken = state
+        w = matvec(q) - b_prev * q_prev
+        a = jnp.vdot(q, w)
+        w = w - a * q
+        if reortho:
+            w = w - basis.T @ (basis @ w)
+            w = w - basis.T @ (basis @ w)
+        b = jnp.linalg.norm(w)
+        scale = jnp.maximum(scale, jnp.abs(a) + b + b_prev)
+        broken = broken | (b <= tol * scale)
+        b = jnp.where(broken, jnp.zeros_like(b), b)
+        q_next = jnp.where(broken, zeros, w / jnp.where(broken, jnp.ones_like(b), b))
+        alphas = alphas.at[j].set(jnp.where(broken & (b_prev == 0) & (j > 0), alphas[0], a))
+        betas = betas.at[j].set(b)
+        if reortho:
+            basis = basis.at[jnp.minimum(j + 1, num_steps - 1)].set(
+                jnp.where(j + 1 < num_steps, q_next, basis[num_steps - 1])
+            )
+        return q_next, q, b, basis, alphas, betas, scale, broken
+
+    init = (q0, zeros, jnp.zeros((), dtype), basis, jnp.zeros((num_steps,), dtype),
+            jnp.zeros((num_steps,), dtype), jnp.zeros((), dtype), jnp.array(False))  # fmt: skip
+    *_, alphas, betas, _, _ = jax.lax.fori_loop(0, num_steps, body, init)
+    return alphas, betas[:-1]
+
+
+def _gauss_quadrature(alphas, betas):
+    t = jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
+    nodes, vecs = jnp.linalg.eigh(t)
+    return nodes, jnp.square(vecs[0])
+
+
+def lanczos_memory_bytes(dim: int, num_steps: int, reortho: bool, itemsize: int = 4) -> int:
+    """Estimated bytes of one Lanczos run: the basis when re-orthogonalizing, else 6 vectors."""
+    return int(itemsize * dim * ((num_steps + 4) if reortho else 6))
+
+
+def _choose_reortho(reortho, dim, num_steps, itemsize, memory_limit) -> bool:
+    if reortho not in REORTHO:
+        raise ValueError(f"`reortho` must be one of {REORTHO}, got {reortho!r}.")
+    limit = default_memory_limit() if memory_limit is None else int(memory_limit)
+    need = lanczos_memory_bytes(dim, num_steps, True, itemsize)
+    if reortho == "full":
+        check_memory(f"Lanczos with full re-orthogonalization ({num_steps} x {dim})", need, limit)
+        return True
+    if reortho == "none":
+        return False
+    return need <= limit
+
+
+def slq_spectrum(
+    matvec: Callable[[Float[Array, " d"]], Float[Array, " d"]],
+    dim: int,
+    key: PRNGKeyArray,
+    *,
+    num_steps: int = 64,
+    num_probes: int = 1,
+    reortho: str = "auto",
+    dtype=jnp.float32,
+    grid_size: int = 512,
+    sigma: float | None = None,
+    memory_limit: int | None = None,
+    view: str = "operator",
+) -> SpectralDensity:
+    """Stochastic Lanczos quadrature of a symmetric operator's spectral density.
+
+    Each probe $v$ (Rademacher, normalized) gives, from $k$ Lanczos steps, a Gauss rule
+    $v^\\top f(A) v \\approx \\sum_j \\tau_j^2 f(\\theta_j)$ (Ritz values $\\theta_j$, first
+    components $\\tau_j$ of $T$'s eigenvectors); averaging over probes estimates
+    $\\frac1d \\operatorname{tr} f(A) = \\int f\\,d\\rho$.
+
+    **Arguments:**
+    - `matvec`, `dim`: the operator (e.g. from `hessian_operator`) and its dimension.
+    - `key`: PRNG key of the probes.
+    - `num_steps`: Lanczos depth $k \\le$ `dim` (the paper: 256 for densities, 64 for bounds).
+    - `num_probes`: number of random start vectors.
+    - `reortho`: `"full"` (store the basis), `"none"` ($O(d)$ memory) or `"auto"`: full when
+      $(k+4)\\,d$ floats fit in `memory_limit`, else none. The choice is in the result.
+    - `dtype`: float dtype of the probes (that of the operator).
+    - `grid_size`: points of the density grid; `sigma`: broadening (default 1 % of the spread
+      of the Ritz values).
+    - `memory_limit`: bytes (default: `qsgd_jax._errors.default_memory_limit()`).
+    - `view`: label stored in the result.
+
+    **Returns:** a `SpectralDensity`.
+    """
+    check_int_range("dim", dim, 1)
+    check_int_range("num_probes", num_probes, 1)
+    check_int_range("grid_size", grid_size, 2)
+    check_int_range("num_steps", num_steps, 1)
+    if num_steps > dim:
+        raise ValueError(
+            f"`num_steps` (Lanczos depth) must be at most the operator's dimension {dim} "
+            f"(the active dimension s for view='active'), got {num_steps}."
+        )
+    if sigma is not None:
+        check_positive("sigma", sigma)
+    full = _choose_reortho(reortho, dim, num_steps, jnp.dtype(dtype).itemsize, memory_limit)
+
+    def one(k):
+        v = jax.random.rademacher(k, (dim,), dtype)
+        return _gauss_quadrature(*lanczos_tridiag(matvec, v, num_steps, reortho=full))
+
+    nodes, weights = jax.lax.map(one, jax.random.split(key, num_probes))
+    weights = weights / jnp.asarray(num_probes, dtype)
+    lo, hi = jnp.min(nodes), jnp.max(nodes)
+    spread = jnp.maximum(hi - lo, jnp.maximum(jnp.abs(hi), jnp.ones((), dtype)) * 1e-3)
+    sig = 0.01 * spread if sigma is None else jnp.asarray(sigma, dtype)
+    grid = jnp.linspace(lo - 6 * sig, hi + 6 * sig, grid_size, dtype=dtype)
+    z = (grid[:, None, None] - nodes[None]) / sig
+    norm = jnp.asarray(np.sqrt(2 * np.pi), dtype) * sig
+    density = jnp.sum(weights[None] * jnp.exp(-0.5 * z * z), axis=(1, 2)) / norm
+    zero = jnp.zeros((), dtype)
+    pos = jnp.sum(jnp.where(nodes > 0, weights, zero))
+    neg = jnp.sum(jnp.where(nodes < 0, weights, zero))
+    absmass = jnp.sum(weights * jnp.abs(nodes))
+    neg_abs = jnp.sum(jnp.where(nodes < 0, weights * jnp.abs(nodes), zero))
+    ratio = neg_abs / jnp.where(absmass > 0, absmass, jnp.ones((), dtype))
+    return SpectralDensity(nodes, weights, grid, density, sig, lo, hi, pos, neg, ratio,
+                           int(dim), int(num_steps), "full" if full else "none", view)  # fmt: skip
+
+
+def hessian_spectrum(
+    loss_fn: Callable[[PyTree, PyTree], Scalar],
+    params: PyTree[Float[Array, "..."]],
+    batches,
+    key: PRNGKeyArray,
+    mask: PyTree | None = None,
+    *,
+    view: str = "active",
+    num_steps: int = 64,
+    num_probes: int = 1,
+    reortho: str = "auto",
+    grid_size: int = 512,
+    sigma: float | None = None,
+    memory_limit: int | None = None,
+) -> SpectralDensity:
+    """SLQ spectral density of a model's loss Hessian over a set of batches (jitted).
+
+    Combines `hessian_operator` (see its `view`s: `"active"` excludes the pruned directions,
+    `"masked"` keeps their spike at zero, `"dense"` ignores the mask) and `slq_spectrum`; the
+    arguments are theirs.
+
+    **Returns:** a `SpectralDensity` whose `view`, `reortho`, `dim` say what was computed.
+    """
+    matvec, dim = hessian_operator(loss_fn, params, batches, mask, view=view)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    kw = dict(num_steps=num_steps, num_probes=num_probes, reortho=reortho, dtype=dtype,
+              grid_size=grid_size, sigma=sigma, memory_limit=memory_limit, view=view)  # fmt: skip
+    # Validate eagerly (outside jit) so errors come before any compilation.
+    if num_steps > dim:
+        raise ValueError(
+            f"`num_steps` (Lanczos depth) must be at most the {view} dimension {dim}, "
+            f"got {num_steps}."
+        )
+    return eqx.filter_jit(lambda k: slq_spectrum(matvec, dim, k, **kw))(key)
