@@ -144,7 +144,7 @@ class _BlockSystem(eqx.Module):
 
     @property
     def qubits(self) -> int:
-        """$\\lceil\\log_2(\\text{blocks})\\rceil + \\lceil\\log_2 d\\rceil$ (time + state registers)."""
+        """$\\lceil\\log_2(\\text{blocks})\\rceil + \\lceil\\log_2 d\\rceil$ (time + state)."""
         return _clog2(self.num_blocks) + _clog2(self.dim)
 
     def target_blocks(self) -> tuple[int, int]:
