@@ -17,6 +17,7 @@ not recompile.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -81,6 +82,11 @@ def operator_norm_estimate(
     """
     op = as_operator(op)
     v = jax.random.normal(jax.random.key(seed), (dim,), dtype)
+    return float(_power_iteration(op, v, num_iters))
+
+
+@eqx.filter_jit
+def _power_iteration(op, v, num_iters: int):
     mv = lambda x: apply(op, x)  # noqa: E731
     rmv = jax.linear_transpose(mv, v)
 
@@ -89,7 +95,7 @@ def operator_norm_estimate(
         return w / jnp.linalg.norm(w)
 
     v = jax.lax.fori_loop(0, num_iters, body, v / jnp.linalg.norm(v))
-    return float(jnp.linalg.norm(mv(v)))
+    return jnp.linalg.norm(mv(v))
 
 
 def block_encoding_normalization(
@@ -131,7 +137,7 @@ def block_encoding_normalization(
 
 def taylor_coefficients(
     x: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
-) -> Float[Array, " max_terms+1"]:
+) -> Float[Array, " terms"]:
     """$c_k = x^k/k!$ for $k = 0..$`max_terms`, zero for $k > K$ (`order`, may be traced)."""
     x = jnp.asarray(x)
     k = jnp.arange(max_terms + 1)
@@ -224,7 +230,7 @@ def taylor_apply(
             raise ValueError("`max_terms` is required when `order` is traced.")
         max_terms = int(order)
     check_int_range("order", order, 0, max_terms)
-    return _taylor_apply(op, y, jnp.asarray(h).astype(y.dtype), jnp.asarray(order), max_terms)
+    return _taylor_apply_jit(op, y, jnp.asarray(h).astype(y.dtype), jnp.asarray(order), max_terms)
 
 
 def _taylor_apply(op, y, h, order, max_terms: int):
@@ -240,6 +246,10 @@ def _taylor_apply(op, y, h, order, max_terms: int):
     return acc
 
 
+_taylor_apply_jit = eqx.filter_jit(_taylor_apply)
+
+
+@functools.partial(jax.jit, static_argnums=2)
 def taylor_matrix(
     A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
 ) -> Inexact[Array, "d d"]:
@@ -253,6 +263,7 @@ def taylor_matrix(
     return out
 
 
+@functools.partial(jax.jit, static_argnums=2)
 def taylor_truncation_error(
     A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
 ) -> Float[Array, ""]:
@@ -302,7 +313,7 @@ class TaylorEvolution(eqx.Module):
     - `report`: the `LCUReport`.
     """
 
-    ys: Inexact[Array, "steps+1 d"]
+    ys: Inexact[Array, "steps1 d"]
     report: LCUReport
 
 
