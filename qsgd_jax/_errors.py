@@ -45,9 +45,7 @@ def check_int_range(name: str, value, low: int | None = None, high: int | None =
     if not is_concrete(value):
         return
     arr = np.asarray(value)
-    if arr.dtype.kind not in "iub" and not (
-        arr.dtype.kind == "f" and np.all(arr == np.round(arr))
-    ):
+    if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
         raise TypeError(f"`{name}` must be an integer, got {value!r} of dtype {arr.dtype}.")
     lo = -math.inf if low is None else low
     hi = math.inf if high is None else high
@@ -104,7 +102,7 @@ def check_memory(what: str, nbytes: int, limit: int | None = None) -> None:
         )
 
 
-def _human(nbytes: float) -> str:
+def _human(nbytes: int | float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(nbytes) < 1024 or unit == "TiB":
             return f"{nbytes:.3g} {unit}"

@@ -1,0 +1,113 @@
+"""Exact evolution of the truncated Carleman system, the exact GD reference, and their error.
+
+`evolve` iterates the per-step map of a `CarlemanOperator` with `lax.scan` ($Y(t+1) = BY(t)$
+or $Y(t) + \\eta A Y(t)$). `gd_trajectory` iterates the nonlinear GD map itself,
+$u_{t+1} = F(u_t)$. `carleman_error` gives the Carleman-truncation part of the error budget,
+$\\lVert y_1(t) - u_t^{\\mathrm{GD}} \\rVert$ (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Inexact
+
+from ._carleman import Blocks, CarlemanOperator
+from ._errors import check_int_range
+from ._polynomial import PolynomialMap
+from ._status import RESULTS, finite_status, raise_if_failed
+
+
+class Trajectory(eqx.Module):
+    """A Carleman run: $y_1(t)$ and the block norms $\\lVert y_j(t)\\rVert$ for $t = 0..T$.
+
+    **Fields:** `y1` shape `(T+1, n)`; `block_norms` shape `(T+1, N_max+1)` (Frobenius norms,
+    blocks above the order are 0); `final` the state at $T$; `status` a `RESULTS`.
+    """
+
+    y1: Inexact[Array, "T1 n"]
+    block_norms: Float[Array, "T1 N1"]
+    final: Blocks
+    status: RESULTS
+
+    def raise_if_failed(self) -> Trajectory:
+        raise_if_failed(self.status, "Carleman evolution")
+        return self
+
+
+def _block_norms(blocks: Blocks):
+    return jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in blocks])
+
+
+def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
+    """Run `steps` steps of the linear Carleman recursion from `Y0` (use `op.lift(u0)`).
+
+    **Arguments:**
+
+    - `op`: the `CarlemanOperator` (its form decides the step).
+    - `Y0`: initial blocks, as returned by `op.lift`.
+    - `steps`: number of steps $T$ (a static Python int).
+
+    **Returns:** a `Trajectory` with $t = 0..T$.
+    """
+    check_int_range("steps", steps, 0)
+    if len(Y0) != op.max_order + 1:
+        raise ValueError(
+            f"`Y0` must have max_order + 1 = {op.max_order + 1} blocks, got {len(Y0)}."
+        )
+
+    def body(Y, _):
+        Y = op.step(Y)
+        return Y, (op.project(Y), _block_norms(Y))
+
+    final, (y1s, norms) = jax.lax.scan(body, Y0, None, length=steps)
+    y1 = jnp.concatenate([op.project(Y0)[None], y1s])
+    norms = jnp.concatenate([_block_norms(Y0)[None], norms])
+    return Trajectory(y1, norms, final, finite_status(y1, norms))
+
+
+def gd_trajectory(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int):
+    """The exact nonlinear GD iterates $u_{t+1} = F(u_t)$, shape `(T+1, n)`."""
+    check_int_range("steps", steps, 0)
+
+    def body(u, _):
+        u = poly(u)
+        return u, u
+
+    _, us = jax.lax.scan(body, u0, None, length=steps)
+    return jnp.concatenate([u0[None], us])
+
+
+class CarlemanError(eqx.Module):
+    """Carleman-truncation error $\\lVert y_1(t) - u_t^{\\mathrm{GD}}\\rVert$, $t = 0..T$.
+
+    `relative` divides by $\\lVert u_t^{\\mathrm{GD}}\\rVert$ (0 where both vanish);
+    `max_relative` is its maximum over $t$.
+    """
+
+    trajectory: Trajectory
+    gd: Inexact[Array, "T1 n"]
+    absolute: Float[Array, " T1"]
+    relative: Float[Array, " T1"]
+    status: RESULTS
+
+    @property
+    def max_relative(self) -> Float[Array, ""]:
+        return jnp.max(self.relative, axis=-1)
+
+    def raise_if_failed(self) -> CarlemanError:
+        raise_if_failed(self.status, "Carleman error study")
+        return self
+
+
+def carleman_error(op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int) -> CarlemanError:
+    """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them."""
+    traj = evolve(op, op.lift(u0), steps)
+    gd = gd_trajectory(op.poly, u0, steps)
+    absolute = jnp.linalg.norm(traj.y1 - gd, axis=-1)
+    scale = jnp.linalg.norm(gd, axis=-1)
+    relative = jnp.where(absolute == 0, 0.0, absolute / jnp.where(scale == 0, 1.0, scale))
+    relative = jnp.where((scale == 0) & (absolute > 0), jnp.inf, relative)
+    status = finite_status(traj.y1, gd)
+    return CarlemanError(traj, gd, absolute, relative.astype(absolute.dtype), status)

@@ -1,0 +1,156 @@
+"""Polynomial vector fields $f(u) = f_0 + f_1 u + f_2 (u \\otimes u)$: dense and matrix-free.
+
+A field is the right-hand side of the gradient flow $du/d\\tau = f(u)$ of a Taylor model of the
+loss around the upload point $\\bar\\theta$ (DESIGN §2): $f_0 = -g$, $f_1 = -H$,
+$f_2 = -\\tfrac12 \\mathcal{T}_{(1)}$. The GD map with learning rate $\\eta$ is one forward-Euler
+step of it, see `PolynomialMap`.
+
+Fields only expose the three actions the Carleman engine needs, so dense and matrix-free
+representations are interchangeable:
+
+- `f0()`: the constant term, shape `(n,)`;
+- `linear_axis(z, axis)`: $f_1$ applied along one mode of a tensor;
+- `quadratic_axes(z, axis)`: $f_2$ contracting modes `axis, axis+1` into one output mode.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Inexact
+
+
+class AbstractField(eqx.Module):
+    """A polynomial vector field on $\\mathbb{R}^n$ of degree 1 or 2."""
+
+    @property
+    @abc.abstractmethod
+    def n(self) -> int:
+        """Dimension $n$ (the active-set size $s$ for loss-derived fields)."""
+
+    @property
+    @abc.abstractmethod
+    def degree(self) -> int:
+        """1 (affine, $f_2 = 0$) or 2."""
+
+    @property
+    @abc.abstractmethod
+    def symmetric(self) -> bool:
+        """Structural tag: $f_1$ is symmetric (true for every loss-derived field)."""
+
+    @abc.abstractmethod
+    def f0(self) -> Inexact[Array, " n"]:
+        """The constant term $f_0$."""
+
+    @abc.abstractmethod
+    def linear(self, v: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
+        """$f_1 v$."""
+
+    @abc.abstractmethod
+    def quadratic(self, x: Inexact[Array, "n n"]) -> Inexact[Array, " n"]:
+        """$f_2\\,\\mathrm{vec}(X)$, i.e. $\\sum_{ab} (f_2)_{iab} X_{ab}$."""
+
+    def quadratic_uu(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
+        """$f_2 (u \\otimes u)$."""
+        return self.quadratic(jnp.outer(u, u))
+
+    def __call__(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
+        """$f(u) = f_0 + f_1 u + f_2(u \\otimes u)$."""
+        out = self.f0() + self.linear(u)
+        if self.degree == 2:
+            out = out + self.quadratic_uu(u)
+        return out
+
+    def linear_axis(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
+        """Apply $f_1$ along mode `axis` of a tensor of shape `(n,)*k`."""
+        zm = jnp.moveaxis(z, axis, 0)
+        flat = zm.reshape(self.n, -1)
+        out = jax.vmap(self.linear, in_axes=1, out_axes=1)(flat)
+        return jnp.moveaxis(out.reshape(zm.shape), 0, axis)
+
+    def quadratic_axes(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
+        """Contract modes `axis, axis+1` of a `(n,)*k` tensor with $f_2$; output at `axis`."""
+        zm = jnp.moveaxis(z, (axis, axis + 1), (0, 1))
+        flat = zm.reshape(self.n, self.n, -1)
+        out = jax.vmap(self.quadratic, in_axes=2, out_axes=1)(flat)
+        return jnp.moveaxis(out.reshape(zm.shape[1:]), 0, axis)
+
+    def to_dense(self) -> DenseField:
+        """Materialize $f_0, f_1, f_2$ (small $n$ only: $f_2$ has $n^3$ entries)."""
+        eye = jnp.eye(self.n, dtype=self.f0().dtype)
+        f1 = jax.vmap(self.linear, in_axes=1, out_axes=1)(eye)
+        f2 = None
+        if self.degree == 2:
+            basis = eye.reshape(self.n, 1, self.n, 1) * eye.reshape(1, self.n, 1, self.n)
+            cols = jax.vmap(jax.vmap(self.quadratic))(basis)  # [a, b, i]
+            f2 = jnp.moveaxis(cols, 2, 0)
+        return DenseField(self.f0(), f1, f2, symmetric=self.symmetric)
+
+
+class DenseField(AbstractField):
+    """A field given by explicit arrays.
+
+    **Arguments:**
+
+    - `f0_`: shape `(n,)`.
+    - `f1`: shape `(n, n)`.
+    - `f2`: shape `(n, n, n)` with $(f_2)_{iab}$ the coefficient of $u_a u_b$ in component $i$
+      (the mode-1 unfolding reshaped), or `None` for degree 1.
+    - `symmetric`: structural tag for $f_1$.
+    """
+
+    f0_: Inexact[Array, " n"]
+    f1: Inexact[Array, "n n"]
+    f2: Inexact[Array, "n n n"] | None
+    symmetric_: bool = eqx.field(static=True)
+
+    def __init__(self, f0, f1, f2=None, *, symmetric: bool = False):
+        self.f0_ = f0
+        self.f1 = f1
+        self.f2 = f2
+        self.symmetric_ = symmetric
+
+    @property
+    def n(self) -> int:
+        return self.f0_.shape[-1]
+
+    @property
+    def degree(self) -> int:
+        return 1 if self.f2 is None else 2
+
+    @property
+    def symmetric(self) -> bool:
+        return self.symmetric_
+
+    def f0(self):
+        return self.f0_
+
+    def linear(self, v):
+        return self.f1 @ v
+
+    def quadratic(self, x):
+        return jnp.einsum("iab,ab->i", self.f2, x)
+
+    def quadratic_uu(self, u):
+        return jnp.einsum("iab,a,b->i", self.f2, u, u)
+
+    def linear_axis(self, z, axis):
+        return jnp.moveaxis(jnp.tensordot(self.f1, z, axes=((1,), (axis,))), 0, axis)
+
+    def quadratic_axes(self, z, axis):
+        out = jnp.tensordot(self.f2, z, axes=((1, 2), (axis, axis + 1)))
+        return jnp.moveaxis(out, 0, axis)
+
+    def to_dense(self) -> DenseField:
+        return self
+
+
+def as_array(name: str, x) -> Float[Array, "..."]:
+    """Convert to a JAX array with a floating dtype (integers become the default float)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.result_type(float))
+    return x

@@ -1,0 +1,195 @@
+"""Taylor model of a loss around the upload point, restricted to a mask's active set.
+
+With $\\theta = \\bar\\theta \\odot m + P u$ ($P$ scatters the $s$ active coordinates into
+$\\mathbb{R}^n$; pruned coordinates stay exactly 0) and $\\ell(u) = L(\\bar\\theta \\odot m + P u)$,
+the gradient-flow field of the degree-2 Taylor model is (DESIGN §2)
+
+$$f_0 = -\\nabla\\ell(0) = -g,\\quad f_1 = -\\nabla^2\\ell(0) = -H,\\quad
+f_2 = -\\tfrac12 \\nabla^3\\ell(0)_{(1)} = -\\tfrac12\\mathcal{T}_{(1)}.$$
+
+`LossField` keeps it matrix-free: $H v$ is a jvp of the gradient and
+$\\mathcal{T}(a, b, \\cdot)$ a jvp of $H b$ along $a$, so neither $H$ nor $\\mathcal{T}$ is ever
+stored. `taylor_field(..., matrix_free=False)` materializes them for small $s$.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float, Int, PyTree
+
+from ._errors import check_finite, check_memory, is_concrete
+from ._field import AbstractField, DenseField
+
+
+class ActiveSet(eqx.Module):
+    """The embedding $u \\mapsto \\bar\\theta \\odot m + P u$ of the active coordinates.
+
+    **Arguments:**
+
+    - `base`: flat $\\bar\\theta \\odot m$, shape `(n_params,)` (traced: gradients w.r.t.
+      $\\bar\\theta$ flow through it).
+    - `index`: flat indices of the $s$ active coordinates, shape `(s,)`.
+    - `unravel`: flat vector → parameter pytree.
+    """
+
+    base: Float[Array, " p"]
+    index: Int[Array, " s"]
+    unravel: Callable[[Array], PyTree] = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return self.index.shape[0]
+
+    def embed(self, u: Float[Array, " s"]) -> PyTree:
+        """The parameter pytree $\\bar\\theta \\odot m + P u$."""
+        return self.unravel(self.base.at[self.index].add(u))
+
+    def restrict(self, params: PyTree) -> Float[Array, " s"]:
+        """The active coordinates of a parameter pytree."""
+        flat, _ = ravel_pytree(params)
+        return flat[self.index]
+
+
+def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
+    """Build the `ActiveSet` of `params` under a boolean `mask` pytree (`None`: all active).
+
+    The mask must be concrete: it fixes the active-set size $s$, which is a shape.
+    """
+    flat, unravel = ravel_pytree(params)
+    if not jnp.issubdtype(flat.dtype, jnp.inexact):
+        raise TypeError(f"`params` must hold floating-point arrays, got dtype {flat.dtype}.")
+    if mask is None:
+        mflat = np.ones(flat.shape, dtype=bool)
+    else:
+        if not is_concrete(mask):
+            raise TypeError(
+                "`mask` must be concrete (not traced under jit/vmap): it fixes the number of "
+                "active coordinates s, which is an array shape. Build the map outside the "
+                "transformation, or vary sparsity through the pruning threshold instead."
+            )
+        try:
+            mflat = np.asarray(ravel_pytree(jax.tree_util.tree_map(np.asarray, mask))[0])
+        except Exception as e:  # structure mismatch
+            raise ValueError(f"`mask` must have the same pytree structure as `params`: {e}") from e
+        if mflat.shape != flat.shape:
+            raise ValueError(
+                f"`mask` has {mflat.size} entries but `params` has {flat.size}; they must match."
+            )
+        mflat = mflat.astype(bool)
+    index = np.flatnonzero(mflat)
+    if index.size == 0:
+        raise ValueError("`mask` has no active entries (everything is pruned); nothing to train.")
+    base = flat * jnp.asarray(mflat, dtype=flat.dtype)
+    return ActiveSet(base, jnp.asarray(index, dtype=jnp.int32), unravel)
+
+
+class LossField(AbstractField):
+    """Matrix-free gradient-flow field of the Taylor model of `loss_fn(params, batch)`.
+
+    $f_1 v = -Hv$ costs one Hessian-vector product (forward-over-reverse), $f_2(u\\otimes u)
+    = -\\tfrac12\\mathcal{T}(u,u,\\cdot)$ one more jvp of it; $f_2\\,\\mathrm{vec}(X)$ for a
+    general $X$ costs $n$ of those.
+    """
+
+    loss_fn: Callable[[PyTree, Any], Array] = eqx.field(static=True)
+    active: ActiveSet
+    batch: PyTree
+    g: Float[Array, " s"]
+    degree_: int = eqx.field(static=True)
+
+    def __init__(self, loss_fn, active: ActiveSet, batch, degree: int = 2):
+        self.loss_fn = loss_fn
+        self.active = active
+        self.batch = batch
+        self.degree_ = degree
+        zero = jnp.zeros((active.size,), active.base.dtype)
+        self.g = jax.grad(self._ell)(zero)
+
+    def _ell(self, u):
+        return self.loss_fn(self.active.embed(u), self.batch)
+
+    def _hvp(self, x, v):
+        return jax.jvp(jax.grad(self._ell), (x,), (v,))[1]
+
+    @property
+    def n(self) -> int:
+        return self.active.size
+
+    @property
+    def degree(self) -> int:
+        return self.degree_
+
+    @property
+    def symmetric(self) -> bool:
+        return True
+
+    def f0(self):
+        return -self.g
+
+    def linear(self, v):
+        return -self._hvp(jnp.zeros_like(v), v)
+
+    def quadratic_uu(self, u):
+        zero = jnp.zeros_like(u)
+        return -0.5 * jax.jvp(lambda x: self._hvp(x, u), (zero,), (u,))[1]
+
+    def quadratic(self, x):
+        zero = jnp.zeros((self.n,), x.dtype)
+        eye = jnp.eye(self.n, dtype=x.dtype)
+
+        def row(e_a, x_a):  # T(e_a, x_a, .)
+            return jax.jvp(lambda y: self._hvp(y, x_a), (zero,), (e_a,))[1]
+
+        return -0.5 * jnp.sum(jax.vmap(row)(eye, x), axis=0)
+
+
+def taylor_field(
+    loss_fn: Callable[[PyTree, Any], Array],
+    params: PyTree,
+    batch: Any,
+    *,
+    mask: PyTree | None = None,
+    degree: int = 2,
+    matrix_free: bool = False,
+    memory_limit: int | None = None,
+) -> AbstractField:
+    """The gradient-flow field $(f_0, f_1, f_2)$ of `loss_fn` around `params` on the active set.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, batch) -> scalar`, a pure JAX function.
+    - `params`: the upload point $\\bar\\theta$ (any pytree of float arrays).
+    - `batch`: the data the loss is evaluated on (full batch for GD, a mini-batch for SGD).
+    - `mask`: boolean pytree like `params`; `None` means every coordinate is active.
+    - `degree`: 1 (drop $\\mathcal{T}$: the linearized model) or 2.
+    - `matrix_free`: keep $H$ and $\\mathcal{T}$ implicit (`LossField`); otherwise they are
+      materialized (`DenseField`), which needs $O(s^3)$ memory at degree 2.
+    - `memory_limit`: bytes allowed for the dense arrays (default: see `qsgd_jax._errors`).
+
+    **Returns:** an `AbstractField` of dimension $s$.
+    """
+    if degree not in (1, 2):
+        raise ValueError(f"`degree` must be 1 or 2, got {degree!r}.")
+    active = active_set(params, mask)
+    check_finite("params", params)
+    if matrix_free:
+        return LossField(loss_fn, active, batch, degree)
+    s = active.size
+    itemsize = jnp.dtype(active.base.dtype).itemsize
+    check_memory(
+        f"A dense degree-{degree} Taylor model with s = {s} active parameters",
+        itemsize * (s**3 if degree == 2 else s**2) * 2,
+        memory_limit,
+    )
+    field = LossField(loss_fn, active, batch, degree)
+    zero = jnp.zeros((s,), active.base.dtype)
+    hess = jax.hessian(field._ell)(zero)
+    f2 = -0.5 * jax.jacfwd(jax.hessian(field._ell))(zero) if degree == 2 else None
+    return DenseField(-field.g, -hess, f2, symmetric=True)
