@@ -3,8 +3,8 @@
 Discrete dissipation (DESIGN §2): $\\rho(F_1) < 1 \\iff 0 < \\eta\\lambda_i(H) < 2$ for every
 active $i$. Continuous (PNAS, Liu et al. 2021): $\\operatorname{Re}\\lambda_1(f_1) < 0$ and
 
-$$R = \\frac{\\lVert u_{in}\\rVert\\,\\lVert f_2\\rVert + \\lVert f_0\\rVert / \\lVert u_{in}\\rVert}
-{|\\operatorname{Re}\\lambda_1(f_1)|}$$
+$$R = \\frac{\\lVert u_{in}\\rVert\\,\\lVert f_2\\rVert
+          + \\lVert f_0\\rVert / \\lVert u_{in}\\rVert}{|\\operatorname{Re}\\lambda_1(f_1)|}$$
 
 (spectral norms; $\\lambda_1$ the eigenvalue of $f_1$ of largest real part). For $f_0 = 0$ and
 $R < 1$ the order-$N$ Carleman error obeys $\\lVert u(t) - y_1(t)\\rVert \\le \\lVert u_{in}
