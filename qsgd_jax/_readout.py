@@ -1,0 +1,176 @@
+r"""Sparse download of a window's output: tomography + norm estimation, scattered into θ̂.
+
+The window ends in a state $\propto y_1$ on the active set (dimension $s$). Download
+estimates its direction by tomography (`tomography`) and its norm (`estimate_norm`), forms
+$\hat u = \widehat{\|y_1\|}\,\hat\psi$ and scatters $\hat\theta = \bar\theta + \hat u$ into
+the full parameter vector, with every pruned entry exactly 0 (DESIGN §2, read-out). Each
+tomography sample is one full run of the window, so the samples multiply the quantum cost.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Inexact, Int, PRNGKeyArray
+
+from ._errors import check_finite, is_concrete
+from ._norm_estimation import NormMethod, estimate_norm, norm_estimation_runs
+from ._tomography import check_shots, interference_rounds, tomography
+from ._upload import UploadCost, upload_cost
+
+
+class Readout(eqx.Module):
+    r"""Result of one download.
+
+    **Fields:**
+
+    - `theta_hat`: $\hat\theta$ ($n$,), $\bar\theta + \hat u$ on the support, exactly 0
+      elsewhere.
+    - `u_hat`: $\hat u = \widehat{\|y_1\|}\hat\psi$ on the support ($s$,).
+    - `error`: achieved read-out error $\|\hat u - y_1\|_2$ against the exact vector.
+    - `relative_error`: `error` $/\,\|y_1\|_2$.
+    - `error_linf`: $\|\hat u - y_1\|_\infty$.
+    - `state_error`: tomography alone, $\|\hat\psi - \psi\|_2$.
+    - `norm_hat`: $\widehat{\|y_1\|}$.
+    - `shots`: shots $N$ per measurement round.
+    - `samples`: tomography samples, `rounds` $\times N$ (each one run of the window).
+    - `window_runs`: cost added to the quantum total, in runs of the window:
+      `samples` + `norm_runs`; the quantum total is (QLSA queries) × (amplification rounds) ×
+      `window_runs`.
+    - `rounds`, `norm_runs`: measurement rounds (2 real, 3 complex); runs spent on the norm.
+    - `upload`: cost of re-uploading $\hat\theta$ (`UploadCost`).
+    """
+
+    theta_hat: Inexact[Array, " n"]
+    u_hat: Inexact[Array, " s"]
+    error: Float[Array, ""]
+    relative_error: Float[Array, ""]
+    error_linf: Float[Array, ""]
+    state_error: Float[Array, ""]
+    norm_hat: Float[Array, ""]
+    shots: Float[Array, ""]
+    samples: Float[Array, ""]
+    window_runs: Float[Array, ""]
+    rounds: int = eqx.field(static=True)
+    norm_runs: int = eqx.field(static=True)
+    upload: UploadCost
+
+
+def _check_support(support, n: int, s: int) -> None:
+    if support.ndim != 1 or not jnp.issubdtype(support.dtype, jnp.integer):
+        raise TypeError(
+            f"`support` must be a 1-D integer index array, got shape {support.shape} and dtype "
+            f"{support.dtype}."
+        )
+    if support.shape[0] > n:
+        raise ValueError(
+            f"`support` has {support.shape[0]} entries but `theta_bar` has only {n}; the "
+            "support (active set) must be a subset of the parameter indices."
+        )
+    if support.shape[0] != s:
+        raise ValueError(
+            f"`y1` has {s} entries but `support` has {support.shape[0]}; y1 must be given on "
+            "the support (one entry per active index)."
+        )
+    if is_concrete(support):
+        idx = np.asarray(support)
+        if idx.min() < 0 or idx.max() >= n:
+            raise ValueError(
+                f"`support` indices must lie in [0, {n - 1}], got min {idx.min()} and max "
+                f"{idx.max()}."
+            )
+        if np.unique(idx).size != idx.size:
+            raise ValueError("`support` has repeated indices; each index must appear once.")
+
+
+def download(
+    key: PRNGKeyArray,
+    y1: Inexact[Array, " s"],
+    shots: ArrayLike,
+    *,
+    support: Int[Array, " s"],
+    theta_bar: Inexact[Array, " n"],
+    method: Literal["sample", "gaussian"] = "sample",
+    norm: NormMethod = "known",
+    norm_scale: ArrayLike | None = None,
+    num_queries: int = 1024,
+) -> Readout:
+    r"""Download a window's output $y_1$ and form $\hat\theta = \bar\theta + \hat u$.
+
+    $\psi = y_1/\|y_1\|$ is estimated by `tomography` with $N$ = `shots` per round; the norm
+    by amplitude estimation with $M$ = `num_queries` (needs `norm_scale`) or taken as known;
+    $\hat u = \widehat{\|y_1\|}\hat\psi$ is scattered onto `support`.
+
+    **Arguments:**
+
+    - `key`: PRNG key (same key, same read-out).
+    - `y1`: the exact window output on the active set ($s$,), not normalized, non-zero.
+    - `shots`: shots per round, integer >= 1 (traced).
+    - `support`: indices of the active set in the full vector ($s \le n$, distinct).
+    - `theta_bar`: the upload point $\bar\theta$ ($n$,); its pruned entries are ignored.
+    - `method`: `"sample"` (measurement statistics) or `"gaussian"` (differentiable).
+    - `norm`: `"known"` (default) or `"amplitude_estimation"`.
+    - `norm_scale`: for amplitude estimation, $c \ge \|y_1\|$ with landing probability
+      $(\|y_1\|/c)^2$.
+    - `num_queries`: AE phase-register size $M$ (static).
+
+    **Returns:** a `Readout`.
+    """
+    y1 = jnp.asarray(y1)
+    theta_bar = jnp.asarray(theta_bar)
+    support = jnp.asarray(support)
+    if y1.ndim != 1 or theta_bar.ndim != 1:
+        raise ValueError(
+            f"`y1` and `theta_bar` must be 1-D, got shapes {y1.shape} and {theta_bar.shape}."
+        )
+    if not jnp.issubdtype(y1.dtype, jnp.inexact):
+        raise TypeError(f"`y1` must be a float or complex array, got dtype {y1.dtype}.")
+    if jnp.iscomplexobj(y1) and not jnp.iscomplexobj(theta_bar):
+        raise TypeError("`y1` is complex but `theta_bar` is real; pass a complex `theta_bar`.")
+    _check_support(support, theta_bar.shape[0], y1.shape[0])
+    check_finite("y1", y1)
+    check_finite("theta_bar", theta_bar)
+    check_shots(shots)
+    norm_y = jnp.linalg.norm(y1)
+    if is_concrete(norm_y) and not float(norm_y) > 0:
+        raise ValueError("`y1` is the zero vector; a state (and its direction) needs ||y1|| > 0.")
+    psi = y1 / norm_y.astype(y1.dtype)
+    psi_hat = tomography(key, psi, shots, method=method)
+    key_norm = jax.random.fold_in(key, 0x5EAD)  # independent of the tomography's draws
+    norm_hat = estimate_norm(
+        key_norm, norm_y, method=norm, scale=norm_scale, num_queries=num_queries
+    )
+    u_hat = norm_hat.astype(y1.dtype) * psi_hat
+    out_dtype = theta_bar.dtype
+    theta_hat = (
+        jnp.zeros(theta_bar.shape, out_dtype)
+        .at[support]
+        .set(theta_bar[support].astype(out_dtype) + u_hat.astype(out_dtype))
+    )
+    err = jnp.linalg.norm(u_hat - y1)
+    rounds = interference_rounds(jnp.iscomplexobj(y1))
+    runs = norm_estimation_runs(num_queries, norm)
+    rdtype = norm_y.dtype
+    n_shots = jnp.asarray(shots).astype(rdtype)
+    return Readout(
+        theta_hat=theta_hat,
+        u_hat=u_hat,
+        error=err,
+        relative_error=err / norm_y,
+        error_linf=jnp.max(jnp.abs(u_hat - y1)),
+        state_error=jnp.linalg.norm(psi_hat - psi),
+        norm_hat=norm_hat,
+        shots=n_shots,
+        samples=rounds * n_shots,
+        window_runs=rounds * n_shots + runs,
+        rounds=rounds,
+        norm_runs=runs,
+        upload=upload_cost(int(y1.shape[0]), int(theta_bar.shape[0])),
+    )
+
+
+__all__ = ["Readout", "download"]
