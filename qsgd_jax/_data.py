@@ -85,7 +85,7 @@ def _finish(x_tr, y_tr, x_te, y_te, num_classes, name, dtype, resize) -> Dataset
     )
 
 
-def resize_images(x: Float[Array, "n h w c"], size: int = 32) -> Float[Array, "n {size} {size} 3"]:
+def resize_images(x: Float[Array, "n h w c"], size: int = 32) -> Float[Array, "n s s 3"]:
     """Resize NHWC images to `size`×`size`×3 (bilinear; grey images are repeated over RGB).
 
     Lets the CIFAR ResNets run on the small bundled data sets.

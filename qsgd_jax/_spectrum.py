@@ -132,7 +132,7 @@ class SpectralDensity(eqx.Module):
 
 def lanczos_tridiag(
     matvec: Callable, v0: Float[Array, " d"], num_steps: int, *, reortho: bool = True
-) -> tuple[Float[Array, " k"], Float[Array, " k-1"]]:
+) -> tuple[Array, Array]:
     """Lanczos tridiagonalization $Q^\\top A Q = T$ from start vector `v0`; returns `T`'s diagonals.
 
     With `reortho=True` all basis vectors are kept (memory $(k{+}1) d$) and every new vector is
