@@ -179,7 +179,7 @@ class HistorySystem(_BlockSystem):
             return x, x
 
         x_T, xs = jax.lax.scan(step, B[0], (jnp.arange(1, T + 1), B[1 : T + 1]))
-        idle = jnp.cumsum(B[T + 1 :], axis=0) + x_T
+        idle = jnp.cumsum(B[T + 1 :], axis=0) + x_T[None]
         return jnp.concatenate([B[:1], xs, idle], axis=0).reshape(-1)
 
 
@@ -273,7 +273,7 @@ class TaylorHistorySystem(_BlockSystem):
             carry, blocks = jax.lax.scan(step, jnp.zeros_like(B[0]), (jnp.arange(1, T + 1), BS))
         else:
             carry, blocks = jnp.zeros_like(B[0]), BS
-        tail_x = jnp.cumsum(tail, axis=0) + carry
+        tail_x = jnp.cumsum(tail, axis=0) + carry[None]
         return jnp.concatenate([blocks.reshape(-1, d), tail_x], axis=0).reshape(-1)
 
 
@@ -440,7 +440,9 @@ def _lanczos_pair(mv, rmv, inv, v0, m):
 
 
 def target_probability(
-    L: _BlockSystem, x: Inexact[Array, " D"], target: slice | Int[ArrayLike, " k"] | None = None
+    L: _BlockSystem,
+    x: Inexact[ArrayLike, " D"],
+    target: slice | Int[ArrayLike, " k"] | None = None,
 ) -> Float[Array, ""]:
     """$P = \\sum_{t=T}^{T+p}\\|x_t[\\text{target}]\\|^2 / \\|x\\|^2$ for the normalized solution.
 
@@ -451,7 +453,7 @@ def target_probability(
     - `target`: the entries of one block that hold "block 1" ($y_1$) — a slice or an index
       array into the flat state of dimension $d$ (the caller's layout); `None` = whole block.
     """
-    X = x.reshape(L.num_blocks, L.dim)
+    X = jnp.asarray(x).reshape(L.num_blocks, L.dim)
     start, stop = L.target_blocks()
     tail = X[start:stop]
     if target is not None:
@@ -520,7 +522,7 @@ def history_report(
 
 def affine_gd_map(
     g: Float[Array, " n"], H: Float[Array, "n n"], eta: Float[ArrayLike, ""]
-) -> Float[Array, "n+1 n+1"]:
+) -> Float[Array, "n1 n1"]:
     """The degree-1 GD map on the state $(1, u)$: $M = [[1, 0], [-\\eta g, I - \\eta H]]$."""
     n = g.shape[0]
     eta = jnp.asarray(eta).astype(g.dtype)
