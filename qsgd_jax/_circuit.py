@@ -62,8 +62,8 @@ def _pad(A: Inexact[Array, "d d"]) -> Inexact[Array, "D D"]:
 
 
 def block_encoding(
-    A: Inexact[ArrayLike, "d d"], alpha: Float[ArrayLike, ""]
-) -> Complex[Array, "2D 2D"]:
+    A: Inexact[ArrayLike, "d1 d2"], alpha: Float[ArrayLike, ""]
+) -> Complex[Array, "D2 D2"]:
     """Unitary dilation block encoding $U$ of $A/\\alpha$ (one ancilla, the leading qubit).
 
     **Arguments:**
@@ -87,14 +87,14 @@ def block_encoding(
                 f"`alpha` = {float(alpha):.6g} is below ‖A‖ = {norm:.6g}: the block encoding "
                 "needs alpha >= ‖A‖."
             )
-    cdt = jnp.result_type(A.dtype, jnp.complex64)
+    cdt = jnp.complex128 if jnp.dtype(A.dtype).itemsize >= 8 else jnp.complex64
     B = _pad(A).astype(cdt) / jnp.asarray(alpha).astype(cdt)
     W, s, Vh = jnp.linalg.svd(B)
     c = jnp.sqrt(jnp.clip(1 - s**2, 0, None)).astype(cdt)
     V = Vh.conj().T
-    left = (W * c) @ W.conj().T  # sqrt(I - B B^dagger)
-    right = (V * c) @ V.conj().T  # sqrt(I - B^dagger B)
-    B = (W * s.astype(cdt)) @ Vh  # re-assembled so the blocks share one SVD
+    left = (W * c[None, :]) @ W.conj().T  # sqrt(I - B B^dagger)
+    right = (V * c[None, :]) @ V.conj().T  # sqrt(I - B^dagger B)
+    B = (W * s.astype(cdt)[None, :]) @ Vh  # re-assembled so the blocks share one SVD
     top = jnp.concatenate([B, left], axis=1)
     bottom = jnp.concatenate([right, -B.conj().T], axis=1)
     return jnp.concatenate([top, bottom], axis=0)
@@ -102,7 +102,7 @@ def block_encoding(
 
 def prepare_unitary(amplitudes: Inexact[Array, " n"]) -> Inexact[Array, "n n"]:
     """A unitary $V$ with $V|0\\rangle$ = `amplitudes` (unit norm), by a Householder reflection."""
-    a = amplitudes / jnp.linalg.norm(amplitudes)
+    a = amplitudes / jnp.linalg.norm(amplitudes).astype(amplitudes.dtype)
     e0 = jnp.zeros_like(a).at[0].set(1)
     w = e0 - a
     ww = jnp.vdot(w, w)
@@ -120,7 +120,7 @@ class LCUCircuit(eqx.Module):
     - `order` $K$, `system_qubits` $m$, `dim` $d$ (static).
     """
 
-    U: Complex[Array, "2D 2D"]
+    U: Complex[Array, "D2 D2"]
     V: Inexact[Array, "C C"]
     coefficients: Float[Array, " C"]
     coefficient_sum: Float[Array, ""]
@@ -146,7 +146,7 @@ class LCUCircuit(eqx.Module):
         """$|0\\rangle_c|0^K\\rangle|y/\\|y\\|\\rangle$ (system padded to $2^m$)."""
         D = 1 << self.system_qubits
         ys = jnp.zeros(D, self.U.dtype).at[: self.dim].set(y.astype(self.U.dtype))
-        ys = ys / jnp.linalg.norm(ys)
+        ys = ys / jnp.linalg.norm(ys).astype(ys.dtype)
         psi = jnp.zeros(self.state_shape, self.U.dtype)
         return psi.at[(0,) * (self.order + 1)].set(ys)
 
@@ -186,7 +186,7 @@ class LCUCircuit(eqx.Module):
 
 
 def lcu_circuit(
-    A: Inexact[ArrayLike, "d d"],
+    A: Inexact[ArrayLike, "d1 d2"],
     h: Float[ArrayLike, ""],
     order: int,
     alpha: Float[ArrayLike, ""] | None = None,
@@ -219,7 +219,7 @@ def lcu_circuit(
     C = 1 << _clog2(order + 1)
     c = jnp.zeros(C, rdt).at[: order + 1].set(c)
     s = jnp.sum(c)
-    V = prepare_unitary(jnp.sqrt(c / s).astype(U.dtype))
+    V = prepare_unitary(jnp.sqrt(c / s))
     return LCUCircuit(
         U=U,
         V=V,
@@ -254,5 +254,7 @@ def run_lcu(circuit: LCUCircuit, y: Inexact[Array, " d"]) -> PostSelection:
     good = psi[(0,) * (circuit.order + 1)]
     prob = jnp.sum(jnp.abs(good) ** 2)
     return PostSelection(
-        state=good[: circuit.dim] / jnp.sqrt(prob), probability=prob, final_state=psi
+        state=good[: circuit.dim] / jnp.sqrt(prob).astype(good.dtype),
+        probability=prob,
+        final_state=psi,
     )
