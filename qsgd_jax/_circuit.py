@@ -250,7 +250,7 @@ def run_lcu(circuit: LCUCircuit, y: Inexact[Array, " d"]) -> PostSelection:
     if y.shape != (circuit.dim,):
         raise ValueError(f"`y` must have shape ({circuit.dim},), got {y.shape}.")
     check_finite("y", y)
-    psi = circuit(circuit.initial_state(y))
+    psi = _simulate(circuit, y)
     good = psi[(0,) * (circuit.order + 1)]
     prob = jnp.sum(jnp.abs(good) ** 2)
     return PostSelection(
@@ -258,3 +258,8 @@ def run_lcu(circuit: LCUCircuit, y: Inexact[Array, " d"]) -> PostSelection:
         probability=prob,
         final_state=psi,
     )
+
+
+@eqx.filter_jit
+def _simulate(circuit: LCUCircuit, y):
+    return circuit(circuit.initial_state(y))

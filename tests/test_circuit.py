@@ -15,9 +15,7 @@ def _unitary_error(U):
     return np.abs(U.conj().T @ U - np.eye(U.shape[0])).max()
 
 
-@pytest.mark.parametrize(
-    ("d", "K", "alpha_mode"), [(4, 5, "norm"), (3, 4, "sparsity"), (8, 6, "norm")]
-)
+@pytest.mark.parametrize(("d", "K", "alpha_mode"), [(3, 4, "sparsity"), (8, 6, "norm")])
 def test_post_selected_state_and_probability_match_algebra(d, K, alpha_mode):
     rng = np.random.default_rng(d + K)
     A = rng.normal(size=(d, d)) / math.sqrt(d)
