@@ -13,8 +13,6 @@ $R < 1$ the order-$N$ Carleman error obeys $\\lVert u(t) - y_1(t)\\rVert \\le \\
 
 from __future__ import annotations
 
-from typing import Literal
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -93,7 +91,7 @@ def dissipation(
     poly: PolynomialMap,
     u_in: Inexact[Array, " n"] | None = None,
     *,
-    method: Literal["auto", "dense", "lanczos"] = "auto",
+    method: str = "auto",
     lanczos_depth: int = 64,
     key: PRNGKeyArray | None = None,
 ) -> Dissipation:
@@ -135,7 +133,7 @@ def dissipation(
         key = jax.random.key(0) if key is None else key
         eigs = _lanczos_extremes(field.linear, n, dtype, lanczos_depth, key)
     real_dtype = jnp.finfo(dtype).dtype
-    rho = jnp.max(jnp.abs(1 + poly.eta * eigs)).astype(real_dtype)
+    rho = jnp.max(jnp.abs(1 + poly.eta.astype(eigs.dtype) * eigs)).astype(real_dtype)
     re1 = jnp.max(jnp.real(eigs)).astype(real_dtype)
     f0_norm = jnp.linalg.norm(f0)
     u_norm = jnp.linalg.norm(u_in)

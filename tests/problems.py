@@ -20,7 +20,9 @@ class CubicLoss:
     is F0 = -eta g, F1 = I - eta H, F2 = -(eta/2) T.
     """
 
-    def __init__(self, seed=2, g_scale=0.01, t_scale=0.3, eigs=(0.55, 1.467, 2.383, 3.3)):
+    def __init__(
+        self, seed=2, g_scale=0.01, t_scale=0.3, u_scale=0.4, eigs=(0.55, 1.4667, 2.3833, 3.3)
+    ):
         rng = np.random.default_rng(seed)
         n = len(eigs)
         q, _ = np.linalg.qr(rng.standard_normal((n, n)))
@@ -28,10 +30,12 @@ class CubicLoss:
         self.H = q @ np.diag(eigs) @ q.T
         self.g = g_scale * rng.standard_normal(n)
         self.T = t_scale * sym3(rng.standard_normal((n, n, n)))
+        self.u0 = jnp.asarray(u_scale * rng.standard_normal(n))  # a start point of norm ~u_scale
 
     def __call__(self, theta, batch=None):
+        g, h, t = (jnp.asarray(a, theta.dtype) for a in (self.g, self.H, self.T))
         return (
-            jnp.dot(self.g, theta)
-            + 0.5 * theta @ self.H @ theta
-            + jnp.einsum("abc,a,b,c->", self.T, theta, theta, theta) / 6
+            jnp.dot(g, theta)
+            + 0.5 * theta @ h @ theta
+            + jnp.einsum("abc,a,b,c->", t, theta, theta, theta) / 6
         )
