@@ -398,12 +398,9 @@ def condition_number(
     """
     if isinstance(L, _BlockSystem):
         n = L.size
-        mv, rmv = L.mv, L.rmv
         to_dense = lambda: L.to_dense(dtype)  # noqa: E731
     elif isinstance(L, lx.AbstractLinearOperator):
         n = L.in_size()
-        mv = L.mv
-        rmv = L.transpose().mv
         to_dense = L.as_matrix
         if inverse == "triangular":
             raise ValueError("`inverse='triangular'` needs a history system; use inverse='cg'.")
@@ -419,24 +416,34 @@ def condition_number(
     key = jax.random.key(0) if key is None else key
     v0 = jax.random.normal(key, (n,), dtype)
     if inverse == "triangular":
-        inv = lambda v: L.solve(L.solve_transpose(v))  # noqa: E731
-    elif inverse == "cg":
-        normal = lx.TaggedLinearOperator(
-            lx.FunctionLinearOperator(lambda v: rmv(mv(v)), jax.ShapeDtypeStruct((n,), dtype)),
-            lx.positive_semidefinite_tag,
-        )
-        solver = lx.CG(rtol=cg_tol, atol=cg_tol, max_steps=cg_max_steps)
-        inv = lambda v: lx.linear_solve(normal, v, solver).value  # noqa: E731
-    else:
-        raise ValueError(f"`inverse` must be 'triangular' or 'cg', got {inverse!r}.")
-    return _lanczos_pair(mv, rmv, inv, v0, m)
+        return _lanczos_history(L, v0, m)
+    if inverse == "cg":
+        op = L.as_lineax(dtype) if isinstance(L, _BlockSystem) else L
+        return _lanczos_cg(op, v0, m, cg_tol, cg_max_steps)
+    raise ValueError(f"`inverse` must be 'triangular' or 'cg', got {inverse!r}.")
 
 
-@eqx.filter_jit
-def _lanczos_pair(mv, rmv, inv, v0, m):
+def _pair(mv, rmv, inv, v0, m):
     lmax = lanczos_max_eigenvalue(lambda v: rmv(mv(v)), v0, m)
     lmax_inv = lanczos_max_eigenvalue(inv, v0, m)
     return ConditionEstimate(sigma_max=jnp.sqrt(lmax), sigma_min=1 / jnp.sqrt(lmax_inv))
+
+
+@eqx.filter_jit
+def _lanczos_history(L, v0, m: int):
+    return _pair(L.mv, L.rmv, lambda v: L.solve(L.solve_transpose(v)), v0, m)
+
+
+@eqx.filter_jit
+def _lanczos_cg(op, v0, m: int, tol: float, max_steps: int):
+    n = v0.shape[0]
+    rmv = op.transpose().mv
+    normal = lx.TaggedLinearOperator(
+        lx.FunctionLinearOperator(lambda v: rmv(op.mv(v)), jax.ShapeDtypeStruct((n,), v0.dtype)),
+        lx.positive_semidefinite_tag,
+    )
+    solver = lx.CG(rtol=tol, atol=tol, max_steps=max_steps)
+    return _pair(op.mv, rmv, lambda v: lx.linear_solve(normal, v, solver).value, v0, m)
 
 
 def target_probability(
