@@ -45,46 +45,40 @@ def _kappa_rows(quick: bool):
     return rows, d_dense, d_mf
 
 
+def _taylor_row(d: int, rng, tau: float = 0.1, steps: int = 200, tol: float = 1e-10):
+    A = rng.normal(size=(d, d)) / math.sqrt(d) - 1.0 * np.eye(d)
+    y = rng.normal(size=d)
+    norm = float(np.linalg.norm(A, 2))
+    K = required_order(tau * norm, tol, 40)
+    Aj, yj = jnp.asarray(A), jnp.asarray(y)
+    alpha = jnp.asarray(norm)
+
+    @jax.jit
+    def taylor(A_, y_):
+        return taylor_evolve(
+            A_, y_, tau=tau, num_steps=steps, order=K, alpha=alpha, exact_error=False
+        ).ys[-1]
+
+    @jax.jit
+    def expm_once(A_, y_):  # expm once, then matvecs (time-independent A)
+        E = jax.scipy.linalg.expm(tau * A_)
+        return jax.lax.fori_loop(0, steps, lambda _, v: E @ v, y_)
+
+    @jax.jit
+    def expm_per_step(A_, y_):  # expm every step (what t-dependent SGD maps need)
+        return jax.lax.fori_loop(0, steps, lambda _, v: jax.scipy.linalg.expm(tau * A_) @ v, y_)
+
+    ref = np.linalg.matrix_power(sl.expm(tau * A), steps) @ y
+    err = float(np.linalg.norm(np.asarray(taylor(Aj, yj)) - ref) / np.linalg.norm(ref))
+    t_t = timeit(lambda: taylor(Aj, yj), repeat=3)
+    t_e = timeit(lambda: expm_once(Aj, yj), repeat=3)
+    t_p = timeit(lambda: expm_per_step(Aj, yj), repeat=2)
+    return [d, K, err, steps / t_t, steps / t_e, steps / t_p, t_e / t_t, t_p / t_t]
+
+
 def _taylor_rows(quick: bool):
     rng = np.random.default_rng(1)
-    rows = []
-    for d in (16, 64) if quick else (16, 64, 256):
-        A = rng.normal(size=(d, d)) / math.sqrt(d) - 1.0 * np.eye(d)
-        y = rng.normal(size=d)
-        tau, steps, tol = 0.1, 200, 1e-10
-        norm = float(np.linalg.norm(A, 2))
-        K = required_order(tau * norm, tol, 40)
-        Aj, yj = jnp.asarray(A), jnp.asarray(y)
-        alpha = jnp.asarray(norm)
-
-        def tay(Aj=Aj, yj=yj, K=K, alpha=alpha):
-            return taylor_evolve(
-                Aj, yj, tau=tau, num_steps=steps, order=K, alpha=alpha, exact_error=False
-            ).ys[-1]
-
-        tay_jit = jax.jit(
-            lambda A_, y_, K=K: taylor_evolve(
-                A_, y_, tau=tau, num_steps=steps, order=K, alpha=alpha, exact_error=False
-            ).ys[-1]
-        )
-
-        @jax.jit
-        def expm_fixed(A_, y_):  # expm once, then matvecs (time-independent A)
-            E = jax.scipy.linalg.expm(tau * A_)
-            return jax.lax.fori_loop(0, steps, lambda _, v: E @ v, y_)
-
-        @jax.jit
-        def expm_per_step(A_, y_):  # expm every step (what t-dependent SGD maps need)
-            return jax.lax.fori_loop(0, steps, lambda _, v: jax.scipy.linalg.expm(tau * A_) @ v, y_)
-
-        ref = np.linalg.matrix_power(sl.expm(tau * A), steps) @ y
-        err = float(np.linalg.norm(np.asarray(tay_jit(Aj, yj)) - ref) / np.linalg.norm(ref))
-        t_t = timeit(lambda: tay_jit(Aj, yj), repeat=3)
-        t_e = timeit(lambda: expm_fixed(Aj, yj), repeat=3)
-        t_p = timeit(lambda: expm_per_step(Aj, yj), repeat=2)
-        rows.append([d, K, err, steps / t_t, steps / t_e, steps / t_p, t_e / t_t, t_p / t_t])
-        del tay
-    return rows
+    return [_taylor_row(d, rng) for d in ((16, 64) if quick else (16, 64, 256))]
 
 
 def run(quick: bool) -> str:
