@@ -40,3 +40,4 @@ from ._polynomial import (
     polynomial_map as polynomial_map,
 )
 from ._status import RESULTS as RESULTS
+from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss

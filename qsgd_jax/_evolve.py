@@ -40,6 +40,7 @@ def _block_norms(blocks: Blocks):
     return jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in blocks])
 
 
+@eqx.filter_jit
 def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
     """Run `steps` steps of the linear Carleman recursion from `Y0` (use `op.lift(u0)`).
 
@@ -67,6 +68,7 @@ def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
     return Trajectory(y1, norms, final, finite_status(y1, norms))
 
 
+@eqx.filter_jit
 def gd_trajectory(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int):
     """The exact nonlinear GD iterates $u_{t+1} = F(u_t)$, shape `(T+1, n)`."""
     check_int_range("steps", steps, 0)
@@ -101,6 +103,7 @@ class CarlemanError(eqx.Module):
         return self
 
 
+@eqx.filter_jit
 def carleman_error(op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int) -> CarlemanError:
     """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them."""
     traj = evolve(op, op.lift(u0), steps)

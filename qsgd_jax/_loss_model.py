@@ -98,7 +98,9 @@ class LossField(AbstractField):
     general $X$ costs $n$ of those.
     """
 
-    loss_fn: Callable[[PyTree, Any], Array] = eqx.field(static=True)
+    loss_fn: Callable[
+        [PyTree, Any], Array
+    ]  # a pytree too: an eqx.Module loss keeps its arrays traced
     active: ActiveSet
     batch: PyTree
     g: Float[Array, " s"]
