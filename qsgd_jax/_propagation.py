@@ -55,6 +55,8 @@ class PropagationCurve(eqx.Module):
 
 def _parts(a, w, t):
     """Dissipative, divergent and marginal sums $\\sum w\\,a^t$ at (real) step(s) `t`."""
+    lead = (1,) * jnp.ndim(t)
+    a, w = a.reshape(lead + a.shape), w.reshape(lead + w.shape)
     pw = jnp.power(a, t[..., None]) * w
     zero = jnp.zeros_like(pw)
     d = jnp.sum(jnp.where(a < 1, pw, zero), axis=-1)
@@ -112,7 +114,17 @@ def error_propagation(
     check_finite("nodes", nodes)
     check_positive("weights", jnp.sum(weights))
     check_positive("weights", jnp.min(weights), strict=False)
-    dtype = jnp.result_type(nodes)
+    nodes = jnp.asarray(nodes)
+    if not jnp.issubdtype(nodes.dtype, jnp.floating):
+        nodes = nodes.astype(jnp.float32)
+    # Arrays, not Python floats, so that a new eta does not recompile.
+    eta = jnp.asarray(eta, nodes.dtype)
+    return _curve(nodes, jnp.asarray(weights), eta, num_steps)
+
+
+@eqx.filter_jit
+def _curve(nodes, weights, eta, num_steps):
+    dtype = nodes.dtype
     lam = jnp.ravel(nodes)
     w = jnp.ravel(weights).astype(dtype)
     w = w / jnp.sum(w)

@@ -115,7 +115,11 @@ def check_mask(params: PyTree, mask: Mask) -> None:
                 f"`mask` leaf {jax.tree_util.keystr(path)} must be bool of shape {jnp.shape(p)}, "
                 f"got {jnp.asarray(m).dtype} of shape {jnp.shape(m)}."
             )
-    if is_concrete(mask) and count_active(mask) == 0:
+    # numpy, not jnp: inside a jit trace jnp would stage even concrete inputs.
+    if (
+        is_concrete(mask)
+        and sum(int(np.sum(np.asarray(m))) for m in jax.tree_util.tree_leaves(mask)) == 0
+    ):
         raise ValueError("`mask` prunes every parameter (0 active entries); keep at least one.")
 
 

@@ -23,8 +23,14 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
 
-from ._errors import check_int_range, check_memory, check_positive, default_memory_limit
-from ._prune import apply_mask, check_mask
+from ._errors import (
+    check_int_range,
+    check_memory,
+    check_positive,
+    default_memory_limit,
+    is_concrete,
+)
+from ._prune import check_mask
 
 VIEWS = ("active", "masked", "dense")
 REORTHO = ("auto", "full", "none")
@@ -59,6 +65,12 @@ def hessian_operator(
 
     **Returns:** `(matvec, dim)`: a function on flat vectors of length `dim` ($s$ or $n$).
     """
+    batches, m_flat, idx = _prepare(params, batches, mask, view)
+    return _operator(loss_fn, params, batches, m_flat, idx, view)
+
+
+def _prepare(params, batches, mask, view):
+    """Validate, stack the batches and locate the active set (concrete: `s` is a shape)."""
     if view not in VIEWS:
         raise ValueError(f"`view` must be one of {VIEWS}, got {view!r}.")
     if view != "dense" and mask is None:
@@ -67,12 +79,28 @@ def hessian_operator(
     nb = {jnp.shape(x)[0] for x in jax.tree_util.tree_leaves(batches)}
     if len(nb) != 1:
         raise ValueError(f"`batches` leaves disagree on the leading (batch-index) axis: {nb}.")
-    if mask is not None:
-        check_mask(params, mask)
-        params = apply_mask(params, mask)
-    num_b = next(iter(nb))
+    if mask is None:
+        return batches, None, None
+    check_mask(params, mask)
+    if not is_concrete(mask):
+        if view == "active":
+            raise ValueError("`view='active'` needs a concrete `mask` (s is an array shape).")
+        return batches, ravel_pytree(mask)[0].astype(bool), None
+    # numpy (same leaf order as ravel_pytree): inside a trace, jnp would stage the mask.
+    m_np = np.concatenate([np.ravel(np.asarray(m)) for m in jax.tree_util.tree_leaves(mask)])
+    idx = jnp.asarray(np.flatnonzero(m_np), jnp.int32) if view == "active" else None
+    return batches, jnp.asarray(m_np, bool), idx
+
+
+def _operator(loss_fn, params, batches, m_flat, idx, view):
+    """The matvec of a view; traceable in `params`, `batches`, `m_flat` and `idx`."""
     flat0, unravel = ravel_pytree(params)
     n, dtype = flat0.shape[0], flat0.dtype
+    zero = jnp.zeros((), dtype)
+    if m_flat is not None:
+        flat0 = jnp.where(m_flat, flat0, zero)
+    params = unravel(flat0)
+    num_b = jax.tree_util.tree_leaves(batches)[0].shape[0]
     grad = jax.grad(loss_fn)
 
     def hvp(v):
@@ -87,15 +115,9 @@ def hessian_operator(
 
     if view == "dense":
         return hvp, n
-    m_flat = ravel_pytree(mask)[0].astype(bool)
     if view == "masked":
-        zero = jnp.zeros((), dtype)
         return (lambda v: jnp.where(m_flat, hvp(jnp.where(m_flat, v, zero)), zero)), n
-    if not eqx.is_array(m_flat) or isinstance(m_flat, jax.core.Tracer):
-        raise ValueError("`view='active'` needs a concrete `mask` (its active count is a shape).")
-    idx = jnp.flatnonzero(m_flat)
-    s = int(idx.shape[0])
-    return (lambda v: hvp(jnp.zeros((n,), dtype).at[idx].set(v))[idx]), s
+    return (lambda v: hvp(jnp.zeros((n,), dtype).at[idx].set(v))[idx]), int(idx.shape[0])
 
 
 class SpectralDensity(eqx.Module):
@@ -255,10 +277,17 @@ def slq_spectrum(
         return _gauss_quadrature(*lanczos_tridiag(matvec, v, num_steps, reortho=full))
 
     nodes, weights = jax.lax.map(one, jax.random.split(key, num_probes))
-    weights = weights / jnp.asarray(num_probes, dtype)
+    sig = None if sigma is None else jnp.asarray(sigma, dtype)
+    metrics = _density_and_metrics(nodes, weights / jnp.asarray(num_probes, dtype), sig, grid_size)
+    return SpectralDensity(*metrics, int(dim), int(num_steps), "full" if full else "none", view)
+
+
+@eqx.filter_jit
+def _density_and_metrics(nodes, weights, sig, grid_size):
+    dtype = nodes.dtype
     lo, hi = jnp.min(nodes), jnp.max(nodes)
     spread = jnp.maximum(hi - lo, jnp.maximum(jnp.abs(hi), jnp.ones((), dtype)) * 1e-3)
-    sig = 0.01 * spread if sigma is None else jnp.asarray(sigma, dtype)
+    sig = 0.01 * spread if sig is None else sig
     grid = jnp.linspace(lo - 6 * sig, hi + 6 * sig, grid_size, dtype=dtype)
     z = (grid[:, None, None] - nodes[None]) / sig
     norm = jnp.asarray(np.sqrt(2 * np.pi), dtype) * sig
@@ -269,8 +298,7 @@ def slq_spectrum(
     absmass = jnp.sum(weights * jnp.abs(nodes))
     neg_abs = jnp.sum(jnp.where(nodes < 0, weights * jnp.abs(nodes), zero))
     ratio = neg_abs / jnp.where(absmass > 0, absmass, jnp.ones((), dtype))
-    return SpectralDensity(nodes, weights, grid, density, sig, lo, hi, pos, neg, ratio,
-                           int(dim), int(num_steps), "full" if full else "none", view)  # fmt: skip
+    return nodes, weights, grid, density, sig, lo, hi, pos, neg, ratio
 
 
 def hessian_spectrum(
@@ -296,14 +324,25 @@ def hessian_spectrum(
 
     **Returns:** a `SpectralDensity` whose `view`, `reortho`, `dim` say what was computed.
     """
-    matvec, dim = hessian_operator(loss_fn, params, batches, mask, view=view)
+    batches, m_flat, idx = _prepare(params, batches, mask, view)
+    dim = int(idx.shape[0]) if idx is not None else ravel_pytree(params)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    kw = dict(num_steps=num_steps, num_probes=num_probes, reortho=reortho, dtype=dtype,
-              grid_size=grid_size, sigma=sigma, memory_limit=memory_limit, view=view)  # fmt: skip
-    # Validate eagerly (outside jit) so errors come before any compilation.
+    # Validate eagerly, before any compilation.
     if num_steps > dim:
         raise ValueError(
             f"`num_steps` (Lanczos depth) must be at most the {view} dimension {dim}, "
             f"got {num_steps}."
         )
-    return eqx.filter_jit(lambda k: slq_spectrum(matvec, dim, k, **kw))(key)
+    full = _choose_reortho(reortho, dim, num_steps, jnp.dtype(dtype).itemsize, memory_limit)
+    kw = dict(num_steps=num_steps, num_probes=num_probes, reortho="full" if full else "none",
+              dtype=dtype, grid_size=grid_size, sigma=sigma, view=view,
+              memory_limit=memory_limit)  # fmt: skip
+    return _hessian_slq(loss_fn, params, batches, m_flat, idx, key, view, kw)
+
+
+@eqx.filter_jit
+def _hessian_slq(loss_fn, params, batches, m_flat, idx, key, view, kw):
+    # Parameters and batches are jit arguments (not closed-over constants): at 10^8 parameters
+    # constants would be copied into the compiled program.
+    matvec, dim = _operator(loss_fn, params, batches, m_flat, idx, view)
+    return slq_spectrum(matvec, dim, key, **kw)

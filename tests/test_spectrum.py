@@ -1,0 +1,168 @@
+"""Masked Hessian-vector products and stochastic Lanczos quadrature against exact spectra."""
+
+import jax
+import jax.numpy as jnp
+import matfree.decomp
+import numpy as np
+import pytest
+
+from qsgd_jax._data import Batch
+from qsgd_jax._errors import MemoryLimitError
+from qsgd_jax._models import make_mlp
+from qsgd_jax._prune import apply_mask, prune_mask
+from qsgd_jax._spectrum import (
+    hessian_operator,
+    hessian_spectrum,
+    lanczos_tridiag,
+    slq_spectrum,
+    stack_batches,
+)
+
+
+def _known(kind, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    ev = np.concatenate([rng.uniform(-0.5, -0.05, 20), rng.uniform(0.1, 3.0, n - 20)])
+    if kind == "diagonal":
+        a = jnp.asarray(ev)
+        return ev, (lambda v: a * v)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = jnp.asarray((q * ev) @ q.T)
+    return ev, (lambda v: a @ v)
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "orthogonal"])
+@pytest.mark.parametrize("reortho", ["full", "none"])
+def test_slq_on_known_spectra(getkey, kind, reortho):
+    ev, mv = _known(kind)
+    sd = slq_spectrum(mv, ev.size, getkey(), num_steps=60, num_probes=8, reortho=reortho,
+                      dtype=jnp.float64, grid_size=1024)  # fmt: skip
+    assert sd.reortho == reortho and sd.dim == ev.size
+    assert float(jnp.trapezoid(sd.density, sd.grid)) == pytest.approx(1.0, abs=1e-6)
+    assert float(jnp.sum(sd.weights)) == pytest.approx(1.0, abs=1e-12)
+    assert float(sd.lambda_min) == pytest.approx(ev.min(), rel=0.01)
+    assert float(sd.lambda_max) == pytest.approx(ev.max(), rel=0.01)
+    assert float(sd.positive_fraction) == pytest.approx(np.mean(ev > 0), abs=0.05)
+    assert float(sd.negative_mass) == pytest.approx(np.mean(ev < 0), abs=0.05)
+    ratio = np.sum(np.abs(ev[ev < 0])) / np.sum(np.abs(ev))
+    assert float(sd.negative_ratio) == pytest.approx(ratio, abs=0.02)
+
+
+def test_lanczos_matches_matfree_and_handles_breakdown(getkey):
+    ev, mv = _known("orthogonal", n=80, seed=1)
+    v = jax.random.normal(getkey(), (80,), jnp.float64)
+    alphas, betas = lanczos_tridiag(mv, v, 20, reortho=True)
+    ref = matfree.decomp.tridiag_sym(20, reortho="full", materialize=False)(mv, v)
+    np.testing.assert_allclose(alphas, ref.J_small[0], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(betas, ref.J_small[1], rtol=1e-8, atol=1e-10)
+    # Three distinct eigenvalues: the Krylov space is exhausted after 3 steps.
+    d = jnp.asarray(np.repeat([-1.0, 1.0, 2.0], 10))
+    sd = slq_spectrum(lambda x: d * x, 30, getkey(), num_steps=12, num_probes=3,
+                      reortho="full", dtype=jnp.float64)  # fmt: skip
+    assert float(sd.lambda_min) == pytest.approx(-1.0) and float(sd.lambda_max) == pytest.approx(2)
+    big = np.asarray(sd.weights) > 1e-8
+    np.testing.assert_allclose(np.sort(np.unique(np.round(np.asarray(sd.nodes)[big], 8))),
+                               [-1.0, 1.0, 2.0])  # fmt: skip
+    assert float(sd.positive_fraction) == pytest.approx(2 / 3)
+    assert np.all(np.isfinite(np.asarray(sd.density)))
+
+
+def _small_problem(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    model = make_mlp((3,), 3, (4,), dtype=jnp.float64)
+    params = model.init(k1)
+    x = jax.random.normal(k2, (2, 5, 3), jnp.float64)
+    y = jax.random.randint(k3, (2, 5), 0, 3).astype(jnp.int32)
+    mask = prune_mask(params, 0.5)
+    return model, params, Batch(x, y), mask
+
+
+def test_masked_hvp_equals_dense_hessian_restricted(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    pm = apply_mask(params, mask)
+    flat, unravel = jax.flatten_util.ravel_pytree(pm)
+
+    def mean_loss(f):
+        p = unravel(f)
+        return 0.5 * (model.loss_fn(p, Batch(batches.x[0], batches.y[0]))
+                      + model.loss_fn(p, Batch(batches.x[1], batches.y[1])))  # fmt: skip
+
+    h = np.asarray(jax.jit(jax.hessian(mean_loss))(flat))
+    m = np.asarray(jax.flatten_util.ravel_pytree(mask)[0]).astype(bool)
+    idx = np.flatnonzero(m)
+    h_act = h[np.ix_(idx, idx)]
+    n = flat.size
+    wants = {"active": h_act, "masked": h * np.outer(m, m), "dense": h}
+    dims = {}
+
+    @jax.jit
+    def materialize(params, batches):
+        out = {}
+        for view in wants:
+            mv, dims[view] = hessian_operator(model.loss_fn, params, batches, mask, view=view)
+            out[view] = jax.vmap(mv)(jnp.eye(dims[view], dtype=jnp.float64))
+        return out
+
+    got = materialize(params, batches)
+    for view, want in wants.items():
+        assert dims[view] == (idx.size if view == "active" else n)
+        np.testing.assert_allclose(got[view], want, rtol=1e-10, atol=1e-12, err_msg=view)
+    # A list of batches is the same set of batches.
+    stacked = stack_batches([Batch(batches.x[i], batches.y[i]) for i in range(2)])
+    np.testing.assert_array_equal(stacked.x, batches.x)
+
+    # Both views of the spectrum: full-depth SLQ reproduces the active eigenvalues exactly, and
+    # the masked view adds the pruned directions to the spike at zero.
+    lam = np.linalg.eigvalsh(h_act)
+    act = hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, view="active",
+                           num_steps=idx.size, num_probes=4, reortho="full")  # fmt: skip
+    assert act.view == "active" and act.dim == idx.size
+    assert float(act.lambda_min) == pytest.approx(lam.min(), rel=1e-6, abs=1e-9)
+    assert float(act.lambda_max) == pytest.approx(lam.max(), rel=1e-6)
+    msk = hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, view="masked",
+                           num_steps=n, num_probes=4, reortho="full")  # fmt: skip
+    near0 = np.abs(np.asarray(msk.nodes)) < 1e-9
+    # Zero mass = (pruned directions + exact zero modes of the active Hessian) / n, up to the
+    # Hutchinson error of 4 Rademacher probes.
+    null = n - idx.size + int(np.sum(np.abs(lam) < 1e-9))
+    assert float(np.sum(np.asarray(msk.weights)[near0])) == pytest.approx(null / n, abs=0.15)
+
+
+def test_memory_aware_reorthogonalization(getkey):
+    ev, mv = _known("diagonal", n=200)
+    small = slq_spectrum(mv, 200, getkey(), num_steps=50, dtype=jnp.float64, memory_limit=10_000)
+    assert small.reortho == "none"
+    big = slq_spectrum(mv, 200, getkey(), num_steps=50, dtype=jnp.float64, memory_limit=10**9)
+    assert big.reortho == "full"
+    with pytest.raises(MemoryLimitError, match="re-orthogonalization"):
+        slq_spectrum(mv, 200, getkey(), num_steps=50, reortho="full", memory_limit=10_000)
+
+
+def test_slq_under_jit_and_vmap(getkey):
+    ev, mv = _known("diagonal", n=100)
+
+    @jax.jit
+    def run(keys):
+        return jax.vmap(lambda k: slq_spectrum(mv, 100, k, num_steps=30, dtype=jnp.float64,
+                                               reortho="none").lambda_max)(keys)  # fmt: skip
+
+    out = run(jax.random.split(getkey(), 3))
+    np.testing.assert_allclose(out, ev.max(), rtol=1e-3)
+
+
+def test_bad_input(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    s = int(sum(int(m.sum()) for m in jax.tree_util.tree_leaves(mask)))
+    with pytest.raises(ValueError, match=rf"`num_steps`.*at most.*{s}"):
+        hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, num_steps=s + 1)
+    nothing = jax.tree_util.tree_map(lambda p: jnp.zeros(p.shape, bool), params)
+    with pytest.raises(ValueError, match="prunes every parameter"):
+        hessian_operator(model.loss_fn, params, batches, nothing)
+    with pytest.raises(ValueError, match="`view`"):
+        hessian_operator(model.loss_fn, params, batches, mask, view="full")
+    with pytest.raises(ValueError, match="needs a `mask`"):
+        hessian_operator(model.loss_fn, params, batches, None)
+    with pytest.raises(ValueError, match="`reortho`"):
+        slq_spectrum(lambda v: v, 10, getkey(), num_steps=3, reortho="partial")
+    bad = Batch(batches.x[..., :2], batches.y)
+    with pytest.raises(ValueError, match=r"batch\.x"):
+        hessian_operator(model.loss_fn, params, bad, mask)[0](jnp.ones(s))
