@@ -40,4 +40,16 @@ from ._polynomial import (
     polynomial_map as polynomial_map,
 )
 from ._status import RESULTS as RESULTS
+from ._sweep import (
+    Grid as Grid,
+    SweepResult as SweepResult,
+    grid as grid,
+    points as points,
+    sweep as sweep,
+)
+from ._sweep_targets import (
+    magnitude_keep as magnitude_keep,
+    masked_field as masked_field,
+    toy_window_error as toy_window_error,
+)
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss

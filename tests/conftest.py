@@ -7,9 +7,9 @@ the dtype of its inputs, and float32 behaviour is tested by passing float32 inpu
 
 import os
 
-# Two host devices, so sharded code paths run on CPU. Must be set before JAX initializes.
+# Four host devices, so sharded code paths run on CPU. Must be set before JAX initializes.
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -1,0 +1,294 @@
+"""Hyperparameter sweeps: one compiled, vmapped, chunked, device-sharded program over a grid.
+
+A sweep evaluates `fn(config)` at every point of a `Grid`, where `config` is a pytree whose
+swept fields are traced scalars. The points are laid out as `(blocks, chunks, per_chunk)`:
+each jitted call maps (`lax.map`) over `chunks` chunks, vmaps inside a chunk, and shards the
+vmapped axis over the devices with a `NamedSharding`, so memory is bounded by the chunk size and
+every device works on its share. All calls have the same shapes: the grid compiles once. The
+host loops over the blocks only to report progress.
+
+Multi-host: call `jax.distributed.initialize()` first on every process; `jax.devices()` then
+lists the devices of all hosts and the same `sweep` call spreads the grid over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from ._errors import check_memory
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """Sweep points with named axes.
+
+    `kind="product"`: the cartesian product of `axes` (result shape = axis lengths).
+    `kind="points"`: an explicit list of points (result shape `(num_points,)`).
+    `columns[name]` holds the value of each field at each flattened point.
+    """
+
+    axes: dict[str, np.ndarray]
+    columns: dict[str, np.ndarray]
+    kind: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        if self.kind == "product":
+            return tuple(len(v) for v in self.axes.values())
+        return (len(next(iter(self.columns.values()))),)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def _column(name: str, values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"grid axis `{name}` must be a 1-D list of scalars, got shape {arr.shape}."
+        )
+    if arr.size == 0:
+        raise ValueError(f"grid axis `{name}` is empty; every axis needs at least one value.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"grid axis `{name}` must hold numbers, got dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"grid axis `{name}` has non-finite values: {arr.tolist()}.")
+    return arr
+
+
+def grid(**axes) -> Grid:
+    """The cartesian product of named 1-D axes, e.g. `grid(eta=[0.05, 0.1], order=[1, 2, 3])`."""
+    if not axes:
+        raise ValueError("`grid` needs at least one axis, e.g. grid(eta=[0.05, 0.1]).")
+    cols = {k: _column(k, v) for k, v in axes.items()}
+    mesh = np.meshgrid(*cols.values(), indexing="ij")
+    columns = {k: m.reshape(-1) for k, m in zip(cols, mesh, strict=True)}
+    return Grid(cols, columns, "product")
+
+
+def points(**columns) -> Grid:
+    """An explicit list of points: `points(eta=[0.1, 0.2], order=[2, 3])` is two points."""
+    if not columns:
+        raise ValueError("`points` needs at least one field, e.g. points(eta=[0.1, 0.2]).")
+    cols = {k: _column(k, v) for k, v in columns.items()}
+    lengths = {k: len(v) for k, v in cols.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"every field of `points` needs the same length, got {lengths}.")
+    n = next(iter(lengths.values()))
+    return Grid({"point": np.arange(n)}, cols, "points")
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Results of a sweep with their coordinates.
+
+    `values` is a pytree of numpy arrays with leading dimensions `grid.shape`.
+    """
+
+    grid: Grid
+    values: Any
+
+    def sel(self, **coords) -> SweepResult:
+        """Select by coordinate value, e.g. `res.sel(order=2)`; the selected axes are dropped."""
+        if self.grid.kind != "product":
+            raise ValueError("`sel` needs a product grid; index `values` of a point list directly.")
+        index, axes = [], {}
+        for name, vals in self.grid.axes.items():
+            if name in coords:
+                hits = np.flatnonzero(np.isclose(vals, coords[name]))
+                if hits.size == 0:
+                    raise KeyError(f"{name}={coords[name]!r} is not on the grid; axis: {vals}.")
+                index.append(int(hits[0]))
+            else:
+                index.append(slice(None))
+                axes[name] = vals
+        unknown = set(coords) - set(self.grid.axes)
+        if unknown:
+            raise KeyError(f"unknown axes {sorted(unknown)}; axes: {list(self.grid.axes)}.")
+        values = jax.tree_util.tree_map(lambda v: v[tuple(index)], self.values)
+        mesh = np.meshgrid(*axes.values(), indexing="ij") if axes else []
+        columns = {k: m.reshape(-1) for k, m in zip(axes, mesh, strict=True)}
+        return SweepResult(Grid(axes, columns, "product"), values)
+
+    def to_json(self) -> str:
+        """Axes, coordinates and values as a JSON string."""
+        return json.dumps(
+            {
+                "kind": self.grid.kind,
+                "axes": {k: v.tolist() for k, v in self.grid.axes.items()},
+                "columns": {k: v.tolist() for k, v in self.grid.columns.items()},
+                "values": jax.tree_util.tree_map(lambda v: np.asarray(v).tolist(), self.values),
+            }
+        )
+
+    def heatmap(self, key: str | None = None, *, ax=None, log: bool = False, **kwargs):
+        """Plot a 2-D result (`values[key]` if values is a dict) as a labelled heatmap."""
+        import matplotlib.pyplot as plt
+
+        if len(self.grid.axes) != 2:
+            raise ValueError(
+                f"heatmap needs exactly 2 axes, got {list(self.grid.axes)}; use `sel` first."
+            )
+        data = np.asarray(self.values[key] if key is not None else self.values, dtype=float)
+        if log:
+            data = np.log10(np.maximum(data, np.finfo(float).tiny))
+        (yname, yv), (xname, xv) = self.grid.axes.items()
+        ax = plt.gca() if ax is None else ax
+        im = ax.imshow(data, origin="lower", aspect="auto", **kwargs)
+        ax.set_xticks(range(len(xv)), [f"{x:.3g}" for x in xv])
+        ax.set_yticks(range(len(yv)), [f"{y:.3g}" for y in yv])
+        ax.set(xlabel=xname, ylabel=yname, title=("log10 " if log else "") + (key or ""))
+        plt.colorbar(im, ax=ax)
+        return ax
+
+
+def _field_names(base) -> set[str] | None:
+    if base is None:
+        return None
+    if isinstance(base, Mapping):
+        return set(base)
+    if isinstance(base, eqx.Module):
+        return {f.name for f in dataclasses.fields(base)}
+    raise TypeError(f"`base` must be None, a dict or an eqx.Module, got {type(base).__name__}.")
+
+
+def _with_fields(base, fields: Mapping[str, Array]):
+    if base is None:
+        return dict(fields)
+    if isinstance(base, Mapping):
+        return {**base, **fields}
+    names = list(fields)
+    return eqx.tree_at(lambda b: [getattr(b, k) for k in names], base, list(fields.values()))
+
+
+def sweep(
+    fn: Callable[[Any], Any],
+    points_: Grid,
+    *,
+    base=None,
+    chunk_size: int | None = None,
+    devices=None,
+    progress: bool = False,
+    memory_limit: int | None = None,
+) -> SweepResult:
+    """Evaluate `fn(config)` at every grid point in one compiled, chunked, sharded program.
+
+    **Arguments:**
+
+    - `fn`: a pure function of a configuration pytree returning a pytree of arrays. It must
+      treat the swept fields as traced values (e.g. Carleman order through `max_order`).
+    - `points_`: a `grid(...)` or `points(...)`.
+    - `base`: the fixed configuration: `None` (config is the dict of swept fields), a dict, or an
+      `eqx.Module`; swept names must be its keys / fields.
+    - `chunk_size`: points evaluated at once per device (default: all points in one chunk).
+    - `devices`: devices to shard over (default `jax.devices()`).
+    - `progress`: print block-level progress to stderr (one line per block; the compiled
+      computation is unaffected).
+    - `memory_limit`: bytes one compiled block may use (XLA's own memory analysis); above it a
+      `MemoryLimitError` suggests a smaller `chunk_size`.
+
+    **Returns:** a `SweepResult` with values shaped like the grid.
+    """
+    g = points_
+    known = _field_names(base)
+    if known is not None and not set(g.names) <= known:
+        unknown = sorted(set(g.names) - known)
+        raise ValueError(
+            f"grid axes {unknown} are not fields of the configuration; fields: {sorted(known)}."
+        )
+    devices = list(jax.devices() if devices is None else devices)
+    n_dev = len(devices)
+    total = g.size
+    per_dev = math.ceil(total / n_dev)
+    if chunk_size is None:
+        chunk_size = per_dev
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+    chunk_size = min(chunk_size, per_dev)
+    width = chunk_size * n_dev  # points per chunk across all devices
+    n_chunks = math.ceil(total / width)
+    blocks = min(n_chunks, 20) if progress else 1
+    chunks_per_block = math.ceil(n_chunks / blocks)
+    blocks = math.ceil(n_chunks / chunks_per_block)
+    padded = blocks * chunks_per_block * width
+
+    mesh = jax.make_mesh(
+        (n_dev,), ("sweep",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
+    )
+    sharding = NamedSharding(mesh, PartitionSpec(None, "sweep"))
+
+    def layout(col: np.ndarray) -> np.ndarray:
+        col = np.concatenate([col, np.repeat(col[:1], padded - total)])
+        return col.reshape(blocks, chunks_per_block, width)
+
+    dtypes = {
+        k: (jnp.int32 if v.dtype.kind in "biu" else jnp.result_type(float))
+        for k, v in g.columns.items()
+    }
+    cols = {k: layout(v) for k, v in g.columns.items()}
+
+    def point(fields):
+        return fn(_with_fields(base, fields))
+
+    @jax.jit
+    def run_block(block):
+        return jax.lax.map(jax.vmap(point), block)
+
+    def put(b):
+        return {k: jax.device_put(jnp.asarray(cols[k][b], dtypes[k]), sharding) for k in cols}
+
+    compiled = run_block.lower(put(0)).compile()
+    mem = compiled.memory_analysis()
+    if mem is not None:
+        need = sum(
+            getattr(mem, a, 0) or 0
+            for a in ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
+        )
+        check_memory(
+            f"One sweep block ({chunks_per_block} chunks of {chunk_size} points per device)",
+            int(need / n_dev),
+            memory_limit,
+        )
+    outs = []
+    for b in range(blocks):
+        outs.append(jax.tree_util.tree_map(np.asarray, compiled(put(b))))
+        if progress:
+            done = min((b + 1) * chunks_per_block * width, total)
+            print(f"sweep: {done}/{total} points ({b + 1}/{blocks} blocks)", file=sys.stderr)
+    values = jax.tree_util.tree_map(
+        lambda *xs: np.concatenate([x.reshape(-1, *x.shape[3:]) for x in xs])[:total].reshape(
+            *g.shape, *xs[0].shape[3:]
+        ),
+        *outs,
+    )
+    return SweepResult(g, values)
+
+
+def loop(fn: Callable[[Any], Any], points_: Grid, *, base=None) -> SweepResult:
+    """Reference: evaluate `fn` point by point in a Python loop (eagerly). For checks only."""
+    rows = []
+    for i in range(points_.size):
+        fields = {k: jnp.asarray(v[i]) for k, v in points_.columns.items()}
+        rows.append(jax.tree_util.tree_map(np.asarray, fn(_with_fields(base, fields))))
+    values = jax.tree_util.tree_map(
+        lambda *xs: np.stack(xs).reshape(*points_.shape, *xs[0].shape), *rows
+    )
+    return SweepResult(points_, values)

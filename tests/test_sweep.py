@@ -1,0 +1,90 @@
+"""Sweeps: one compile for the whole grid, equal to a Python loop, sharding and chunking."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import qsgd_jax as qj
+from qsgd_jax._sweep import loop
+
+
+def _target():
+    loss = qj.random_cubic_loss(seed=2, n=6, eigs=np.linspace(0.55, 3.3, 6))
+    theta_bar = jnp.asarray(np.random.default_rng(0).standard_normal(6))
+    return functools.partial(qj.toy_window_error, loss=loss, theta_bar=theta_bar, steps=8)
+
+
+def test_grid_compiles_once_and_equals_python_loop():
+    fn = _target()
+    pts = qj.grid(eta=[0.05, 0.2], sparsity=[0.0, 0.5], order=[1, 2, 3])
+    counted = chex.assert_max_traces(lambda c: fn(c), n=1)
+    res = qj.sweep(counted, pts)
+    assert res.values["max_error"].shape == (2, 2, 3)
+    ref = loop(fn, pts)
+    for k in ("max_error", "rho", "active"):
+        np.testing.assert_allclose(res.values[k], ref.values[k], rtol=1e-10, atol=1e-14)
+    # higher order, smaller error; sparsity 0.5 keeps 3 of 6 coordinates
+    errs = res.sel(eta=0.05, sparsity=0.0).values["max_error"]
+    assert errs[0] > errs[1] > errs[2]
+    np.testing.assert_array_equal(res.sel(order=1).values["active"], [[6, 3], [6, 3]])
+
+
+def test_sharded_and_chunked_equal_plain():
+    assert len(jax.devices()) == 4
+    fn = _target()
+    pts = qj.points(eta=np.linspace(0.05, 0.3, 7), sparsity=[0.0] * 7, order=[1, 2, 3, 1, 2, 3, 2])
+    one = qj.sweep(fn, pts, devices=jax.devices()[:1])
+    four = qj.sweep(fn, pts)
+    chunked = qj.sweep(fn, pts, chunk_size=1, progress=True)
+    for other in (four, chunked):
+        np.testing.assert_allclose(other.values["max_error"], one.values["max_error"], rtol=1e-12)
+    assert one.values["max_error"].shape == (7,)
+
+
+def test_labels_json_and_heatmap(tmp_path):
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = qj.sweep(lambda c: {"s": c["a"] * c["b"]}, qj.grid(a=[1.0, 2.0], b=[3.0, 4.0, 5.0]))
+    np.testing.assert_allclose(res.values["s"], [[3, 4, 5], [6, 8, 10]])
+    np.testing.assert_allclose(res.sel(b=4.0).values["s"], [4, 8])
+    data = json.loads(res.to_json())
+    assert data["axes"] == {"a": [1.0, 2.0], "b": [3.0, 4.0, 5.0]}
+    ax = res.heatmap("s")
+    plt.savefig(tmp_path / "h.png")
+    assert ax.get_xlabel() == "b"
+
+
+def test_base_config_module_and_bad_input():
+    import equinox as eqx
+
+    class Cfg(eqx.Module):
+        eta: jax.Array
+        scale: float
+
+    res = qj.sweep(lambda c: c.eta * c.scale, qj.grid(eta=[1.0, 2.0]), base=Cfg(jnp.zeros(()), 3.0))
+    np.testing.assert_allclose(res.values, [3.0, 6.0])
+    with pytest.raises(ValueError, match="not fields of the configuration"):
+        qj.sweep(lambda c: c.eta, qj.grid(lr=[1.0]), base=Cfg(jnp.zeros(()), 3.0))
+    with pytest.raises(ValueError, match="empty"):
+        qj.grid(eta=[])
+    with pytest.raises(ValueError):
+        qj.grid()
+    with pytest.raises(ValueError, match="non-finite"):
+        qj.grid(eta=[0.1, np.nan])
+    with pytest.raises(ValueError, match="1-D"):
+        qj.grid(eta=[[0.1, 0.2]])
+    with pytest.raises(ValueError, match="same length"):
+        qj.points(a=[1, 2], b=[1])
+    with pytest.raises(ValueError, match="chunk_size"):
+        qj.sweep(lambda c: c["a"], qj.grid(a=[1.0]), chunk_size=0)
+    with pytest.raises(qj.MemoryLimitError, match="chunk"):
+        qj.sweep(lambda c: jnp.ones((1000,)) * c["a"], qj.grid(a=[1.0, 2.0]), memory_limit=10)
