@@ -12,11 +12,26 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
+from ._budget import (
+    ErrorBudget as ErrorBudget,
+    error_budget as error_budget,
+    gradient_flow as gradient_flow,
+)
 from ._carleman import (
     CarlemanOperator as CarlemanOperator,
     carleman as carleman,
     carleman_bytes as carleman_bytes,
     carleman_dim as carleman_dim,
+)
+from ._circuit import (
+    MAX_QUBITS as MAX_QUBITS,
+    LCUCircuit as LCUCircuit,
+    PostSelection as PostSelection,
+    block_encoding as block_encoding,
+    check_qubits as check_qubits,
+    lcu_circuit as lcu_circuit,
+    prepare_unitary as prepare_unitary,
+    run_lcu as run_lcu,
 )
 from ._dissipation import Dissipation as Dissipation, dissipation as dissipation
 from ._evolve import (
@@ -27,6 +42,23 @@ from ._evolve import (
     gd_trajectory as gd_trajectory,
 )
 from ._field import AbstractField as AbstractField, DenseField as DenseField
+from ._history import (
+    ConditionEstimate as ConditionEstimate,
+    HistoryReport as HistoryReport,
+    HistorySystem as HistorySystem,
+    KappaScaling as KappaScaling,
+    StepMaps as StepMaps,
+    TaylorHistorySystem as TaylorHistorySystem,
+    affine_gd_map as affine_gd_map,
+    amplification_rounds as amplification_rounds,
+    condition_number as condition_number,
+    history_report as history_report,
+    history_system as history_system,
+    kappa_scaling as kappa_scaling,
+    lanczos_max_eigenvalue as lanczos_max_eigenvalue,
+    target_probability as target_probability,
+    taylor_history_system as taylor_history_system,
+)
 from ._loss_model import (
     ActiveSet as ActiveSet,
     LossField as LossField,
@@ -38,6 +70,18 @@ from ._polynomial import (
     field_map as field_map,
     gd_map as gd_map,
     polynomial_map as polynomial_map,
+)
+from ._resources import (
+    break_even_n as break_even_n,
+    childs_kothari_somma_queries as childs_kothari_somma_queries,
+    classical_flops as classical_flops,
+    costa_queries as costa_queries,
+    hhl_queries as hhl_queries,
+    num_qubits as num_qubits,
+    resource_table as resource_table,
+    sgd_step_time as sgd_step_time,
+    table_markdown as table_markdown,
+    total_cost as total_cost,
 )
 from ._status import RESULTS as RESULTS
 from ._sweep import (
@@ -51,5 +95,19 @@ from ._sweep_targets import (
     magnitude_keep as magnitude_keep,
     masked_field as masked_field,
     toy_window_error as toy_window_error,
+)
+from ._taylor import (
+    LCUReport as LCUReport,
+    TaylorEvolution as TaylorEvolution,
+    block_encoding_normalization as block_encoding_normalization,
+    lcu_coefficient_sum as lcu_coefficient_sum,
+    operator_norm_estimate as operator_norm_estimate,
+    required_order as required_order,
+    taylor_apply as taylor_apply,
+    taylor_coefficients as taylor_coefficients,
+    taylor_error_bound as taylor_error_bound,
+    taylor_evolve as taylor_evolve,
+    taylor_matrix as taylor_matrix,
+    taylor_truncation_error as taylor_truncation_error,
 )
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss

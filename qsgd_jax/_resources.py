@@ -25,13 +25,13 @@ import jax
 import numpy as np
 import optax
 
+from ._carleman import carleman_dim
 from ._errors import check_positive
 from ._taylor import block_encoding_normalization as block_encoding_normalization
 
 __all__ = [
     "block_encoding_normalization",
     "break_even_n",
-    "carleman_dimension",
     "childs_kothari_somma_queries",
     "classical_flops",
     "costa_queries",
@@ -104,11 +104,6 @@ QLSAS: dict[str, Callable[..., float]] = {
     "cks": childs_kothari_somma_queries,
     "costa": costa_queries,
 }
-
-
-def carleman_dimension(n: int, order: int) -> int:
-    """$\\sum_{j=0}^{N} n^j$: size of the Carleman state $(y_0, \\dots, y_N)$."""
-    return sum(int(n) ** j for j in range(int(order) + 1))
 
 
 def num_qubits(dim: int, ancillas: int = 0) -> int:
@@ -238,7 +233,7 @@ def resource_table(
     if target_probability > 1:
         raise ValueError(f"`target_probability` must lie in (0, 1], got {target_probability}.")
     qlsa_constants = qlsa_constants or {}
-    dim = (num_steps + idle + 1) * carleman_dimension(n, order)
+    dim = (num_steps + idle + 1) * carleman_dim(int(n), int(order))
     rounds = float(math.ceil(math.pi / (4 * math.sqrt(target_probability))))
     table: dict[str, Any] = {
         "kappa": float(kappa),

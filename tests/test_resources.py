@@ -9,7 +9,6 @@ import pytest
 
 from qsgd_jax._resources import (
     break_even_n,
-    carleman_dimension,
     childs_kothari_somma_queries,
     classical_flops,
     costa_queries,
@@ -31,7 +30,6 @@ def test_formulas_at_hand_computed_points():
     )
     assert costa_queries(10.0, math.exp(-2)) == pytest.approx(20.0)
     assert num_qubits(1) == 0 and num_qubits(8) == 3 and num_qubits(9, ancillas=2) == 6
-    assert carleman_dimension(3, 2) == 1 + 3 + 9
     assert total_cost(100.0, 3.0, 10.0, reupload=7.0) == pytest.approx(3007.0)
 
 
