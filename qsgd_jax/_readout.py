@@ -92,7 +92,7 @@ def download(
     y1: Inexact[Array, " s"],
     shots: ArrayLike,
     *,
-    support: Int[Array, " s"],
+    support: Int[Array, " m"],
     theta_bar: Inexact[Array, " n"],
     method: Literal["sample", "gaussian"] = "sample",
     norm: NormMethod = "known",

@@ -67,24 +67,50 @@ def multinomial_counts(
     dtype = probs.dtype
     k = probs.shape[0]
     # Bottom-up pairwise sums; each level padded to even length with zero probability.
-    levels = []
+    ratios = []
     q = jnp.clip(probs, 0, None)
     while q.shape[0] > 1:
         if q.shape[0] % 2:
             q = jnp.concatenate([q, jnp.zeros((1,), dtype)])
         pairs = q.reshape(-1, 2)
-        levels.append(pairs)
         q = pairs[:, 0] + pairs[:, 1]
+        ratios.append(jnp.where(q > 0, pairs[:, 0] / jnp.where(q > 0, q, 1), 0))
+    ratios = ratios[::-1]  # top (1 node) first
     counts = jnp.reshape(jnp.asarray(shots).astype(dtype), (1,))
-    keys = jax.random.split(key, max(len(levels), 1))
-    for level, sub in zip(reversed(levels), keys, strict=False):
-        counts = counts[: level.shape[0]]  # drop the zero-probability padding node
-        total = level[:, 0] + level[:, 1]
-        ratio = jnp.where(total > 0, level[:, 0] / jnp.where(total > 0, total, 1), 0)
-        left = jax.random.binomial(sub, counts, jnp.clip(ratio, 0, 1), dtype=dtype)
-        left = jnp.minimum(left, counts)
+    k_top, k_bottom = jax.random.split(key)
+    # Top levels (<= _SCAN_NODES nodes) in one scan over a fixed buffer: one binomial call
+    # in the program instead of one per level keeps compilation fast; they are cheap anyway.
+    depth = 0
+    while depth < len(ratios) and 2**depth <= _SCAN_NODES:
+        depth += 1
+    if depth:
+        width = 2 ** (depth - 1)
+        table = jnp.stack([jnp.pad(r, (0, width - r.shape[0])) for r in ratios[:depth]])
+        buf = jnp.zeros((2 * width,), dtype).at[0].set(counts[0])
+
+        def step(buf, xs):
+            ratio, sub = xs
+            nodes = buf[:width]
+            left = _split(sub, nodes, ratio)
+            return jnp.stack([left, nodes - left], axis=1).reshape(-1), None
+
+        buf, _ = jax.lax.scan(step, buf, (table, jax.random.split(k_top, depth)))
+        counts = buf
+    bottom = ratios[depth:]
+    for ratio, sub in zip(bottom, jax.random.split(k_bottom, max(len(bottom), 1)), strict=False):
+        counts = counts[: ratio.shape[0]]  # drop the zero-probability padding node
+        left = _split(sub, counts, ratio)
         counts = jnp.stack([left, counts - left], axis=1).reshape(-1)
     return counts[:k]
+
+
+_SCAN_NODES = 2048
+
+
+def _split(key, counts, ratio):
+    r"""$\mathrm{Bin}(m, r)$ per node, exact at $r \in \{0, 1\}$ (padding nodes stay empty)."""
+    draw = jax.random.binomial(key, counts, jnp.clip(ratio, 0, 1), dtype=counts.dtype)
+    return jnp.where(ratio >= 1, counts, jnp.where(ratio <= 0, 0, jnp.minimum(draw, counts)))
 
 
 def _real_dtype(x):
