@@ -14,6 +14,7 @@ stored matrix. Three views of the same operator:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -33,6 +34,7 @@ from ._errors import (
 from ._prune import check_mask
 
 VIEWS = ("active", "masked", "dense")
+_UNROLL_BATCHES = 8
 REORTHO = ("auto", "full", "none")
 
 
@@ -59,7 +61,8 @@ def hessian_operator(
     - `loss_fn`: pure `loss_fn(params, batch) -> scalar`.
     - `params`: the expansion point $\\theta$ (the mask is applied to it first).
     - `batches`: a list of batches, or a batch pytree whose leaves have a leading batch-index
-      axis; the Hessian is the mean over them (a `lax.scan`, so memory is that of one batch).
+      axis; the Hessian is the mean over them (unrolled for up to 8 batches, a `lax.scan`
+      beyond, so memory stays that of one batch).
     - `mask`: bool pytree (`True` = active); required for views `"active"` and `"masked"`.
     - `view`: `"active"`, `"masked"` or `"dense"`.
 
@@ -110,7 +113,12 @@ def _operator(loss_fn, params, batches, m_flat, idx, view):
             _, hv = jax.jvp(lambda p: grad(p, batch), (params,), (tangent,))
             return acc + ravel_pytree(hv)[0], None
 
-        acc, _ = jax.lax.scan(body, jnp.zeros((n,), dtype), batches)
+        # Straight-line code for a few batches: XLA:CPU runs convolutions inside a while loop
+        # an order of magnitude slower; many batches use a scan (memory of one batch).
+        unroll = num_b <= _UNROLL_BATCHES
+        if num_b == 1:
+            return body(jnp.zeros((n,), dtype), jax.tree_util.tree_map(lambda x: x[0], batches))[0]
+        acc, _ = jax.lax.scan(body, jnp.zeros((n,), dtype), batches, unroll=unroll)
         return acc / jnp.asarray(num_b, dtype)
 
     if view == "dense":
@@ -166,37 +174,49 @@ def lanczos_tridiag(
 
     **Returns:** `(alphas, betas)`, the diagonal and off-diagonal of $T$.
     """
+    state = _lanczos_init(v0, num_steps, reortho)
+    state = jax.lax.fori_loop(
+        0, num_steps, lambda j, st: _lanczos_step(matvec, j, st, num_steps, reortho), state
+    )
+    return _lanczos_result(state)
+
+
+def _lanczos_init(v0, num_steps, reortho):
     d, dtype = v0.shape[0], v0.dtype
-    tol = float(jnp.finfo(dtype).eps) ** 0.75
     q0 = v0 / jnp.linalg.norm(v0)
-    zeros = jnp.zeros((d,), dtype)
     basis = jnp.zeros((num_steps, d), dtype).at[0].set(q0) if reortho else None
+    zero = jnp.zeros((), dtype)
+    return (q0, jnp.zeros((d,), dtype), zero, basis, jnp.zeros((num_steps,), dtype),
+            jnp.zeros((num_steps,), dtype), zero, jnp.array(False))  # fmt: skip
 
-    def body(j, state):
-        q, q_prev, b_prev, basis, alphas, betas, scale, broken = state
-        w = matvec(q) - b_prev * q_prev
-        a = jnp.vdot(q, w)
-        w = w - a * q
-        if reortho:
-            w = w - basis.T @ (basis @ w)
-            w = w - basis.T @ (basis @ w)
-        b = jnp.linalg.norm(w)
-        scale = jnp.maximum(scale, jnp.abs(a) + b + b_prev)
-        broken = broken | (b <= tol * scale)
-        b = jnp.where(broken, jnp.zeros_like(b), b)
-        q_next = jnp.where(broken, zeros, w / jnp.where(broken, jnp.ones_like(b), b))
-        alphas = alphas.at[j].set(jnp.where(broken & (b_prev == 0) & (j > 0), alphas[0], a))
-        betas = betas.at[j].set(b)
-        if reortho:
-            basis = basis.at[jnp.minimum(j + 1, num_steps - 1)].set(
-                jnp.where(j + 1 < num_steps, q_next, basis[num_steps - 1])
-            )
-        return q_next, q, b, basis, alphas, betas, scale, broken
 
-    init = (q0, zeros, jnp.zeros((), dtype), basis, jnp.zeros((num_steps,), dtype),
-            jnp.zeros((num_steps,), dtype), jnp.zeros((), dtype), jnp.array(False))  # fmt: skip
-    *_, alphas, betas, _, _ = jax.lax.fori_loop(0, num_steps, body, init)
+def _lanczos_result(state):
+    *_, alphas, betas, _, _ = state
     return alphas, betas[:-1]
+
+
+def _lanczos_step(matvec, j, state, num_steps, reortho):
+    """One Lanczos step $j$ (see `lanczos_tridiag`); `state` from `_lanczos_init`."""
+    q, q_prev, b_prev, basis, alphas, betas, scale, broken = state
+    tol = float(jnp.finfo(q.dtype).eps) ** 0.75
+    w = matvec(q) - b_prev * q_prev
+    a = jnp.vdot(q, w)
+    w = w - a * q
+    if reortho:
+        w = w - basis.T @ (basis @ w)
+        w = w - basis.T @ (basis @ w)
+    b = jnp.linalg.norm(w)
+    scale = jnp.maximum(scale, jnp.abs(a) + b + b_prev)
+    broken = broken | (b <= tol * scale)
+    b = jnp.where(broken, jnp.zeros_like(b), b)
+    q_next = jnp.where(broken, jnp.zeros_like(w), w / jnp.where(broken, jnp.ones_like(b), b))
+    alphas = alphas.at[j].set(jnp.where(broken & (b_prev == 0) & (j > 0), alphas[0], a))
+    betas = betas.at[j].set(b)
+    if reortho:
+        basis = basis.at[jnp.minimum(j + 1, num_steps - 1)].set(
+            jnp.where(j + 1 < num_steps, q_next, basis[num_steps - 1])
+        )
+    return q_next, q, b, basis, alphas, betas, scale, broken
 
 
 def _gauss_quadrature(alphas, betas):
@@ -315,12 +335,16 @@ def hessian_spectrum(
     grid_size: int = 512,
     sigma: float | None = None,
     memory_limit: int | None = None,
+    loop: str = "auto",
 ) -> SpectralDensity:
     """SLQ spectral density of a model's loss Hessian over a set of batches (jitted).
 
     Combines `hessian_operator` (see its `view`s: `"active"` excludes the pruned directions,
     `"masked"` keeps their spike at zero, `"dense"` ignores the mask) and `slq_spectrum`; the
-    arguments are theirs.
+    arguments are theirs. `loop` drives the Lanczos iteration: `"device"` runs it as one
+    jitted `fori_loop`; `"host"` calls one jitted, buffer-donating Lanczos step per iteration from
+    Python, which on XLA:CPU is an order of magnitude faster for convolutional models (XLA:CPU
+    runs convolutions inside while loops slowly); `"auto"` picks `"host"` on CPU.
 
     **Returns:** a `SpectralDensity` whose `view`, `reortho`, `dim` say what was computed.
     """
@@ -337,7 +361,35 @@ def hessian_spectrum(
     kw = dict(num_steps=num_steps, num_probes=num_probes, reortho="full" if full else "none",
               dtype=dtype, grid_size=grid_size, sigma=sigma, view=view,
               memory_limit=memory_limit)  # fmt: skip
-    return _hessian_slq(loss_fn, params, batches, m_flat, idx, key, view, kw)
+    if loop not in ("auto", "host", "device"):
+        raise ValueError(f"`loop` must be 'auto', 'host' or 'device', got {loop!r}.")
+    if loop == "auto":
+        loop = "host" if jax.default_backend() == "cpu" else "device"
+    if loop == "device":
+        return _hessian_slq(loss_fn, params, batches, m_flat, idx, key, view, kw)
+
+    def step(state, params, batches, m_flat, idx, j):
+        matvec, _ = _operator(loss_fn, params, batches, m_flat, idx, view)
+        return _lanczos_step(matvec, j, state, num_steps, full)
+
+    step = jax.jit(step, donate_argnums=0)
+    quad = jax.jit(lambda st: _gauss_quadrature(*_lanczos_result(st)))
+    # Jitted so that every state leaf is its own buffer (donation rejects shared ones).
+    init = jax.jit(lambda v: _lanczos_init(v, num_steps, full))
+    nodes, weights = [], []
+    for k in jax.random.split(key, num_probes):
+        state = init(jax.random.rademacher(k, (dim,), dtype))
+        for j in range(num_steps):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Dd]onat")
+                state = step(state, params, batches, m_flat, idx, jnp.asarray(j, jnp.int32))
+        nd, wt = quad(state)
+        nodes.append(nd)
+        weights.append(wt)
+    sig = None if sigma is None else jnp.asarray(sigma, dtype)
+    weights = jnp.stack(weights) / jnp.asarray(num_probes, dtype)
+    metrics = _density_and_metrics(jnp.stack(nodes), weights, sig, grid_size)
+    return SpectralDensity(*metrics, dim, num_steps, "full" if full else "none", view)
 
 
 @eqx.filter_jit
