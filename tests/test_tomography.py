@@ -288,5 +288,5 @@ def test_bad_input(getkey):
         shots_for_error(0.1, 1.5, 10)
     with pytest.raises(ValueError, match="`s`"):
         shots_for_error(0.1, 0.05, 0)
-    with pytest.raises(ValueError, match="norm"):
+    with pytest.raises((ValueError, TypeError), match="norm"):
         shots_for_error(0.1, 0.05, 10, "l1")
