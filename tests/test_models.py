@@ -34,32 +34,41 @@ def test_named_resnet_param_counts():
 
 def test_resnet_shapes_and_pure_batchnorm_loss(getkey):
     model = make_resnet(8, 1, 10, input_shape=(8, 8, 3))
-    params = model.init(getkey())
     x = jax.random.normal(getkey(), (2, 8, 8, 3), jnp.float32)
     batch = Batch(x, jnp.array([1, 7], jnp.int32))
-    loss = jax.jit(model.loss_fn)
-    l1, l2 = loss(params, batch), loss(params, batch)
+    x2 = x.at[1].multiply(3.0)
+
+    @jax.jit
+    def run(key, batch):  # init, loss, gradient and outputs in one compilation
+        params = model.net.init(key, batch.x)["params"]
+        loss, grads = jax.value_and_grad(model.loss_fn)(params, batch)
+        return loss, grads, model.apply(params, batch.x), model.apply(params, x2), params
+
+    key = getkey()
+    l1, grads, out, out2, params = run(key, batch)
+    l2 = run(key, batch)[0]
     assert l1.dtype == jnp.float32 and np.isfinite(float(l1)) and float(l1) == float(l2)
-    apply = jax.jit(model.apply)
-    out = apply(params, x)
     assert out.shape == (2, 10)
     # Train-mode BatchNorm: an example's output depends on the other examples of the batch.
-    x2 = x.at[1].multiply(3.0)
-    assert not np.allclose(apply(params, x2)[0], out[0])
+    assert not np.allclose(out2[0], out[0])
     assert "head" in params and params["stem"]["kernel"].shape == (3, 3, 3, 16)
-    grads = jax.jit(jax.grad(model.loss_fn))(params, batch)
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
 
 
-def test_groupnorm_and_norm_free_are_per_example(getkey):
+def test_groupnorm_is_per_example_and_norm_free_has_skip_gains(getkey):
     x = jax.random.normal(getkey(), (2, 8, 8, 3), jnp.float32)
-    for norm in ("group", "none"):
-        model = make_resnet(8, 1, 10, norm=norm, input_shape=(8, 8, 3))
-        params = model.init(getkey())
-        apply = jax.jit(model.apply)
-        out = apply(params, x)
-        np.testing.assert_allclose(apply(params, x.at[1].multiply(3.0))[0], out[0],
-                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+    model = make_resnet(8, 1, 10, norm="group", input_shape=(8, 8, 3))
+
+    @jax.jit
+    def run(key, xs):  # init and apply in one compilation
+        params = model.net.init(key, xs[0])["params"]
+        return jax.vmap(model.apply, (None, 0))(params, xs)
+
+    out, out2 = run(getkey(), jnp.stack([x, x.at[1].multiply(3.0)]))
+    np.testing.assert_allclose(out2[0], out[0], rtol=1e-5, atol=1e-6)
+    free = make_resnet(8, 1, 10, norm="none").param_shapes()
+    assert free["stage1_block1"]["skip_gain"].shape == ()
+    assert "norm1" not in free["stage1_block1"]
 
 
 def test_mlp_cnn_losses_accuracy_and_dtype(getkey):
@@ -70,10 +79,12 @@ def test_mlp_cnn_losses_accuracy_and_dtype(getkey):
         params = model.init(getkey())
         assert all(p.dtype == jnp.float64 for p in jax.tree_util.tree_leaves(params))
         batch = Batch(x, y)
-        logits = np.asarray(jax.jit(model.apply)(params, x))
+        run = jax.jit(lambda p, b, m=model: (m.apply(p, b.x), m.loss_fn(p, b), m.accuracy(p, b)))
+        logits, loss, acc = run(params, batch)
+        logits = np.asarray(logits)
         want = -np.mean(logits[np.arange(6), y] - np.log(np.exp(logits).sum(-1)))
-        np.testing.assert_allclose(jax.jit(model.loss_fn)(params, batch), want, rtol=1e-12)
-        acc = float(jax.jit(model.accuracy)(params, batch))
+        np.testing.assert_allclose(loss, want, rtol=1e-12)
+        acc = float(acc)
         assert acc == pytest.approx(np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(y)))
     reg = make_mlp((3,), 0, (4,), dtype=jnp.float64)
     p = reg.init(getkey())

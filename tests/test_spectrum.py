@@ -166,3 +166,16 @@ def test_bad_input(getkey):
     bad = Batch(batches.x[..., :2], batches.y)
     with pytest.raises(ValueError, match=r"batch\.x"):
         hessian_operator(model.loss_fn, params, bad, mask)[0](jnp.ones(s))
+
+
+def test_host_and_device_lanczos_loops_agree(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    key = getkey()
+    kw = dict(num_steps=10, num_probes=2, reortho="none")
+    host = hessian_spectrum(model.loss_fn, params, batches, key, mask, loop="host", **kw)
+    dev = hessian_spectrum(model.loss_fn, params, batches, key, mask, loop="device", **kw)
+    assert host.reortho == dev.reortho == "none"
+    np.testing.assert_allclose(host.nodes, dev.nodes, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(host.density, dev.density, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="`loop`"):
+        hessian_spectrum(model.loss_fn, params, batches, key, mask, loop="gpu", **kw)
