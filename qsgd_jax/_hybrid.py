@@ -236,7 +236,7 @@ def hybrid_run(
                 dt = time.perf_counter() - t
                 base = ravel_pytree(apply_mask(p_hyb, mask))[0]
                 idx = jnp.flatnonzero(ravel_pytree(mask)[0])
-                inner = jax.vmap(lambda u: base.at[idx].add(u))(rep.y1[1:])
+                inner = jnp.tile(base, (length, 1)).at[:, idx].add(rep.y1[1:])
                 traj_hyb.append(inner.at[-1].set(ravel_pytree(p_new)[0]))
                 t_hyb.extend(t_hyb[-1] + dt * np.arange(1, length + 1) / length)
                 inwin.extend([True] * length)

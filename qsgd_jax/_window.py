@@ -1,8 +1,8 @@
 """One quantum window: $T_q$ GD steps run as the quantum computer would, then read out.
 
-At the upload point $\\bar\\theta$ (masked, $s$ active coordinates, $u = \\theta - \\bar\\theta$) each
-step $t$ has its own Taylor model of the loss on that step's batch (DESIGN §2): degree 1
-($F_2 = 0$, matrix-free Hessian-vector products, any model size) or degree 2 (dense
+At the upload point $\\bar\\theta$ (masked, $s$ active coordinates,
+$u = \\theta - \\bar\\theta$) each step $t$ has its own Taylor model of the loss on that step's
+batch (DESIGN §2): degree 1 ($F_2 = 0$, matrix-free Hessian-vector products, any model size) or degree 2 (dense
 $g, H, \\mathcal{T}$, small active sets only). Its GD map is Carleman-linearized at order $N$
 and the state $Y = (1, y_1, \\dots, y_N)$ is evolved by the chosen form:
 
@@ -505,7 +505,7 @@ def quantum_window(
     config: WindowConfig,
     key: PRNGKeyArray,
 ) -> tuple[PyTree, WindowReport]:
-    """Run one quantum window of $T_q$ steps from $\\bar\\theta = m \\odot$ `params` and read it out.
+    """Run one quantum window of $T_q$ steps from $\\bar\\theta = m \\odot$ `params`; read it out.
 
     **Arguments:**
 

@@ -120,7 +120,10 @@ def test_grad_through_window_vs_finite_differences(setup):
     v["head"]["kernel"] = jnp.where(head, jax.random.normal(jax.random.key(9), head.shape), 0.0)
     shift = lambda s: jax.tree_util.tree_map(lambda p, d: p + s * d, params, v)  # noqa: E731
     fd_p = (f(eta, shift(h)) - f(eta, shift(-h))) / (2 * h)
-    dir_p = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(g_p), jax.tree_util.tree_leaves(v), strict=True))
+    dir_p = sum(
+        jnp.vdot(a, b)
+        for a, b in zip(jax.tree_util.tree_leaves(g_p), jax.tree_util.tree_leaves(v), strict=True)
+    )
     np.testing.assert_allclose(dir_p, fd_p, rtol=1e-5)
 
 
