@@ -22,7 +22,23 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
 
 from ._data import Batch
 
-_kaiming = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+def _normal_init(gain: float, mode: str):
+    """Untruncated normal with variance gain / fan (PyTorch's `kaiming_normal_` for gain 2).
+
+    Plain (not truncated) normals also compile much faster on CPU than JAX's truncated ones.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+        fan = receptive * (shape[-1] if mode == "fan_out" else shape[-2])
+        return jax.random.normal(key, shape, dtype) * jnp.asarray(np.sqrt(gain / fan), dtype)
+
+    return init
+
+
+_kaiming = _normal_init(2.0, "fan_out")
+_lecun = _normal_init(1.0, "fan_in")
 NORMS = ("batch", "group", "none")
 
 
@@ -71,8 +87,10 @@ class MLP(nn.Module):
     def __call__(self, x):
         x = x.reshape(x.shape[0], -1)
         for h in self.hidden:
-            x = nn.relu(nn.Dense(h, param_dtype=self.param_dtype)(x))
-        return nn.Dense(self.num_outputs, param_dtype=self.param_dtype, name="head")(x)
+            x = nn.relu(nn.Dense(h, kernel_init=_lecun, param_dtype=self.param_dtype)(x))
+        return nn.Dense(
+            self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
+        )(x)
 
 
 class CNN(nn.Module):
@@ -95,7 +113,9 @@ class CNN(nn.Module):
                            param_dtype=self.param_dtype)  # fmt: skip
             x = nn.relu(_norm(self.norm, self.param_dtype)(conv(x)))
         x = jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
-        return nn.Dense(self.num_outputs, param_dtype=self.param_dtype, name="head")(x)
+        return nn.Dense(
+            self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
+        )(x)
 
 
 class BasicBlock(nn.Module):
@@ -156,7 +176,9 @@ class CifarResNet(nn.Module):
                 x = BasicBlock(mult * self.width, stride, self.norm, self.param_dtype,
                                name=f"stage{stage + 1}_block{b + 1}")(x)  # fmt: skip
         x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_outputs, param_dtype=self.param_dtype, name="head")(x)
+        return nn.Dense(
+            self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
+        )(x)
 
 
 class Model(eqx.Module):
