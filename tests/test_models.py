@@ -52,6 +52,9 @@ def test_resnet_shapes_and_pure_batchnorm_loss(getkey):
     # Train-mode BatchNorm: an example's output depends on the other examples of the batch.
     assert not np.allclose(out2[0], out[0])
     assert "head" in params and params["stem"]["kernel"].shape == (3, 3, 3, 16)
+    # Kaiming (fan-out) normal: std sqrt(2 / (3 * 3 * 16)) for a 3x3 conv with 16 outputs.
+    k = np.asarray(params["stage1_block1"]["conv1"]["kernel"])
+    assert k.shape == (3, 3, 16, 16) and np.std(k) == pytest.approx(np.sqrt(2 / 144), rel=0.1)
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
 
 
