@@ -65,12 +65,20 @@ from ._loss_model import (
     active_set as active_set,
     taylor_field as taylor_field,
 )
+from ._norm_estimation import (
+    ae_error_bound as ae_error_bound,
+    amplitude_estimation as amplitude_estimation,
+    amplitude_estimation_probs as amplitude_estimation_probs,
+    estimate_norm as estimate_norm,
+    norm_estimation_runs as norm_estimation_runs,
+)
 from ._polynomial import (
     PolynomialMap as PolynomialMap,
     field_map as field_map,
     gd_map as gd_map,
     polynomial_map as polynomial_map,
 )
+from ._readout import Readout as Readout, download as download
 from ._resources import (
     break_even_n as break_even_n,
     childs_kothari_somma_queries as childs_kothari_somma_queries,
@@ -92,6 +100,7 @@ from ._sweep import (
     sweep as sweep,
 )
 from ._sweep_targets import (
+    history_kappa as history_kappa,
     magnitude_keep as magnitude_keep,
     masked_field as masked_field,
     toy_window_error as toy_window_error,
@@ -110,4 +119,13 @@ from ._taylor import (
     taylor_matrix as taylor_matrix,
     taylor_truncation_error as taylor_truncation_error,
 )
+from ._tomography import (
+    interference_rounds as interference_rounds,
+    multinomial_counts as multinomial_counts,
+    shots_for_error as shots_for_error,
+    tomography as tomography,
+    tomography_error_bound as tomography_error_bound,
+    tomography_std as tomography_std,
+)
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss
+from ._upload import UploadCost as UploadCost, upload_cost as upload_cost

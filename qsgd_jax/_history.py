@@ -350,8 +350,43 @@ def lanczos_max_eigenvalue(
         return Q, alphas.at[i].set(a), betas.at[i].set(jnp.where(ok, b, jnp.zeros((), dt)))
 
     _, alphas, betas = jax.lax.fori_loop(0, m, body, (Q, jnp.zeros(m, dt), jnp.zeros(m, dt)))
-    Tm = jnp.diag(alphas) + jnp.diag(betas[:-1], 1) + jnp.diag(betas[:-1], -1)
-    return jnp.max(jnp.linalg.eigvalsh(Tm))
+    return _tridiag_max_eigenvalue(alphas, betas[:-1])
+
+
+def _tridiag_max_eigenvalue(a: Float[Array, " m"], b: Float[Array, " m1"]) -> Float[Array, ""]:
+    """Largest eigenvalue of the symmetric tridiagonal matrix (diagonal `a`, off-diagonal `b`).
+
+    Sturm-sequence bisection in plain JAX ops rather than LAPACK: a batched LAPACK eigensolver
+    (what `vmap` of `eigvalsh` becomes) can deadlock when several virtual CPU devices run it at
+    once, and sweeps shard exactly such vmapped computations over devices.
+    """
+    m = a.shape[0]
+    dt = a.dtype
+    b2 = jnp.concatenate([jnp.zeros((1,), dt), b**2])  # b2[i] couples rows i-1 and i
+    absb = jnp.abs(b)
+    radius = jnp.concatenate([absb, jnp.zeros((1,), dt)]) + jnp.concatenate(
+        [jnp.zeros((1,), dt), absb]
+    )
+    lo, hi = jnp.min(a - radius), jnp.max(a + radius)
+    tiny = jnp.finfo(dt).tiny
+
+    def count_below(x):  # number of eigenvalues < x (negative pivots of T - xI = LDL^T)
+        def body(d, i):
+            d = a[i] - x - b2[i] / d
+            d = jnp.where(d == 0, -tiny, d)
+            return d, d < 0
+
+        _, neg = jax.lax.scan(body, jnp.ones((), dt), jnp.arange(m))
+        return jnp.sum(neg)
+
+    def bisect(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        below_all = count_below(mid) == m
+        return jnp.where(below_all, lo, mid), jnp.where(below_all, mid, hi)
+
+    _, hi = jax.lax.fori_loop(0, 2 * jnp.finfo(dt).nmant + 8, bisect, (lo, hi))
+    return hi
 
 
 class ConditionEstimate(eqx.Module):

@@ -4,8 +4,13 @@ A sweep evaluates `fn(config)` at every point of a `Grid`, where `config` is a p
 swept fields are traced scalars. The points are laid out as `(blocks, chunks, per_chunk)`:
 each jitted call maps (`lax.map`) over `chunks` chunks, vmaps inside a chunk, and shards the
 vmapped axis over the devices with a `NamedSharding`, so memory is bounded by the chunk size and
-every device works on its share. All calls have the same shapes: the grid compiles once. The
+every device works on its share (`shard_map`, no cross-device communication). All calls have the same shapes: the grid compiles once. The
 host loops over the blocks only to report progress.
+
+Virtual CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count=K`) share the host's
+thread pool; a batched LAPACK call (e.g. `vmap` of `jnp.linalg.eigh` on large matrices) in the
+swept function can then stall all of them, so prefer plain JAX ops in swept code (the
+library's targets do).
 
 Multi-host: call `jax.distributed.initialize()` first on every process; `jax.devices()` then
 lists the devices of all hosts and the same `sweep` call spreads the grid over them.
@@ -14,6 +19,7 @@ lists the devices of all hosts and the same `sweep` call spreads the grid over t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -248,7 +254,17 @@ def sweep(
     def point(fields):
         return fn(_with_fields(base, fields))
 
+    # shard_map: every device maps over its own share of each chunk; no collectives, so no
+    # device ever waits on another (automatic partitioning of e.g. Lanczos loops could insert
+    # some, and virtual CPU devices on few cores can then stall).
     @jax.jit
+    @functools.partial(
+        jax.shard_map,
+        mesh=mesh,
+        in_specs=PartitionSpec(None, "sweep"),
+        out_specs=PartitionSpec(None, "sweep"),
+        check_vma=False,
+    )
     def run_block(block):
         return jax.lax.map(jax.vmap(point), block)
 

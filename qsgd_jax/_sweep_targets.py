@@ -8,6 +8,7 @@ from jaxtyping import Array, Bool, Float
 from ._carleman import carleman
 from ._evolve import carleman_error
 from ._field import DenseField
+from ._history import affine_gd_map, condition_number, history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
 from ._toy import CubicLoss
@@ -60,3 +61,32 @@ def toy_window_error(
     f1 = field.f1 - jnp.diag(jnp.where(keep, 0.0, 1.0).astype(dtype)) / eta
     rho = jnp.max(jnp.abs(1 + eta * jnp.linalg.eigvalsh(f1)))
     return {"max_error": err.max_relative, "rho": rho, "active": jnp.sum(keep)}
+
+
+def history_kappa(
+    config,
+    *,
+    g: Float[Array, " n"],
+    H: Float[Array, "n n"],
+    max_steps: int,
+    idle: int = 0,
+    num_iters: int = 64,
+) -> dict:
+    """$\\kappa$ of the degree-1 history system at traced (`T`, `eta`) with a fixed total length.
+
+    The system always has `max_steps + idle` blocks after the initial one: the first
+    `config["T"]` apply the affine GD map $M = [[1, 0], [-\\eta g, I - \\eta H]]$, the rest are
+    idle copies. This is the system with $T$ steps and $p = $ `max_steps - T + idle` idle steps,
+    so one compiled program serves every $T \\le$ `max_steps`.
+
+    **Returns:** `kappa`, `sigma_max`, `sigma_min` (matrix-free Lanczos estimates).
+    """
+    steps, eta = config["T"], config["eta"]
+    m = affine_gd_map(g, H, jnp.asarray(eta, g.dtype))
+
+    def step(t, x):
+        return jnp.where(t <= jnp.asarray(steps, t.dtype), m @ x, x)
+
+    system = history_system(step, max_steps, idle, kind="function", dim=g.shape[0] + 1)
+    est = condition_number(system, num_iters=num_iters, dtype=g.dtype)
+    return {"kappa": est.kappa, "sigma_max": est.sigma_max, "sigma_min": est.sigma_min}

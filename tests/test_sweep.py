@@ -88,3 +88,17 @@ def test_base_config_module_and_bad_input():
         qj.sweep(lambda c: c["a"], qj.grid(a=[1.0]), chunk_size=0)
     with pytest.raises(qj.MemoryLimitError, match="chunk"):
         qj.sweep(lambda c: jnp.ones((1000,)) * c["a"], qj.grid(a=[1.0, 2.0]), memory_limit=10)
+
+
+def test_history_kappa_target_equals_direct_system():
+    rng = np.random.default_rng(0)
+    g = jnp.asarray(rng.standard_normal(3))
+    H = jnp.asarray(np.diag([0.5, 1.0, 2.0]))
+    fn = functools.partial(qj.history_kappa, g=g, H=H, max_steps=12, idle=2, num_iters=40)
+    res = qj.sweep(fn, qj.grid(T=[4, 8, 12], eta=[0.1, 0.2]))
+    for i, T in enumerate((4, 8, 12)):
+        for j, eta in enumerate((0.1, 0.2)):
+            m = qj.affine_gd_map(g, H, eta)
+            system = qj.history_system(m, T, 12 - T + 2)
+            exact = qj.condition_number(system, method="dense").kappa
+            np.testing.assert_allclose(res.values["kappa"][i, j], exact, rtol=1e-6)
