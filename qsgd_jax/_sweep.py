@@ -2,10 +2,11 @@
 
 A sweep evaluates `fn(config)` at every point of a `Grid`, where `config` is a pytree whose
 swept fields are traced scalars. The points are laid out as `(blocks, chunks, per_chunk)`:
-each jitted call maps (`lax.map`) over `chunks` chunks, vmaps inside a chunk, and shards the
-vmapped axis over the devices with a `NamedSharding`, so memory is bounded by the chunk size and
-every device works on its share (`shard_map`, no cross-device communication). All calls have the same shapes: the grid compiles once. The
-host loops over the blocks only to report progress.
+each jitted call maps (`lax.map`) over `chunks` chunks and vmaps inside a chunk; the vmapped
+axis is sharded over the devices (`NamedSharding` + `shard_map`, no cross-device
+communication), so memory is bounded by the chunk size and every device works on its share.
+All calls have the same shapes: the grid compiles once. The host loops over the blocks only to
+report progress.
 
 Virtual CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count=K`) share the host's
 thread pool; a batched LAPACK call (e.g. `vmap` of `jnp.linalg.eigh` on large matrices) in the
