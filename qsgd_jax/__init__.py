@@ -63,6 +63,7 @@ from ._loss_model import (
     ActiveSet as ActiveSet,
     LossField as LossField,
     active_set as active_set,
+    dense_field as dense_field,
     taylor_field as taylor_field,
 )
 from ._norm_estimation import (
@@ -129,3 +130,21 @@ from ._tomography import (
 )
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss
 from ._upload import UploadCost as UploadCost, upload_cost as upload_cost
+from ._hybrid import (
+    HybridConfig as HybridConfig,
+    HybridResult as HybridResult,
+    early_late as early_late,
+    hybrid_run as hybrid_run,
+    model_evaluate as model_evaluate,
+    plot_hybrid as plot_hybrid,
+)
+from ._optax_window import (
+    QuantumWindowState as QuantumWindowState,
+    quantum_window_optimizer as quantum_window_optimizer,
+)
+from ._window import (
+    WindowConfig as WindowConfig,
+    WindowReport as WindowReport,
+    WindowStatus as WindowStatus,
+    quantum_window as quantum_window,
+)

@@ -190,8 +190,20 @@ def taylor_field(
         itemsize * (s**3 if degree == 2 else s**2) * 2,
         memory_limit,
     )
-    field = LossField(loss_fn, active, batch, degree)
-    zero = jnp.zeros((s,), active.base.dtype)
-    hess = jax.hessian(field._ell)(zero)
-    f2 = -0.5 * jax.jacfwd(jax.hessian(field._ell))(zero) if degree == 2 else None
-    return DenseField(-field.g, -hess, f2, symmetric=True)
+    return dense_field(loss_fn, active, batch, degree)
+
+
+def dense_field(loss_fn, active: ActiveSet, batch, degree: int = 2) -> DenseField:
+    """$(f_0, f_1, f_2) = (-g, -H, -\\tfrac12\\mathcal{T})$ on an active set, materialized.
+
+    $\\mathcal{T}$ is built one slice $\\mathcal{T}(e_a, \\cdot, \\cdot)$ at a time (a jvp of the
+    Hessian), so the working memory is one Hessian, not $s$ of them.
+    """
+    lf = LossField(loss_fn, active, batch, degree)
+    zero = jnp.zeros((active.size,), active.base.dtype)
+    hess_fn = jax.hessian(lf._ell)
+    f2 = None
+    if degree == 2:
+        eye = jnp.eye(active.size, dtype=zero.dtype)
+        f2 = -0.5 * jax.lax.map(lambda e: jax.jvp(hess_fn, (zero,), (e,))[1], eye)
+    return DenseField(-lf.g, -hess_fn(zero), f2, symmetric=True)

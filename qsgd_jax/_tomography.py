@@ -219,7 +219,13 @@ def tomography_std(
         var_t = (1 - p * sin2 / 2) / n * (1 - jnp.exp(-n * p))
     else:
         var_t = jnp.zeros_like(p)
-    return jnp.sqrt(jnp.clip(var_r, 0, None)), jnp.sqrt(jnp.clip(var_t, 0, None))
+    return _safe_sqrt(var_r), _safe_sqrt(var_t)
+
+
+def _safe_sqrt(x):
+    """$\\sqrt{\\max(x, 0)}$ with a zero (not NaN) gradient where $x \\le 0$ (e.g. $\\psi_i = 0$)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1)), 0)
 
 
 def _gaussian(key, psi, shots):

@@ -47,13 +47,13 @@ from ._dissipation import Dissipation, dissipation
 from ._errors import check_int_range, check_memory, check_positive, is_concrete
 from ._field import DenseField
 from ._history import amplification_rounds, condition_number, history_system, target_probability
-from ._loss_model import ActiveSet, LossField
+from ._loss_model import ActiveSet, LossField, dense_field
 from ._polynomial import PolynomialMap
 from ._prune import check_mask
 from ._readout import download
 from ._resources import resource_table
 from ._taylor import _taylor_apply
-from ._tomography import interference_rounds, tomography_std
+from ._tomography import interference_rounds, tomography
 
 FORMS = ("discrete", "euler", "taylor")
 READOUTS = ("exact", "sample", "gaussian")
@@ -252,32 +252,6 @@ class WindowReport(eqx.Module):
         return out
 
 
-def _dense_field(loss_fn, active: ActiveSet, batch) -> DenseField:
-    """$(f_0, f_1, f_2) = (-g, -H, -\\tfrac12\\mathcal{T})$ of one batch, materialized."""
-    lf = LossField(loss_fn, active, batch, 2)
-    zero = jnp.zeros((active.size,), active.base.dtype)
-    hess_fn = jax.hessian(lf._ell)
-    # One row T(e_a, ., .) at a time: memory of one Hessian, not s of them.
-    rows = jax.lax.map(lambda e: jax.jvp(hess_fn, (zero,), (e,))[1], jnp.eye(active.size))
-    hess, f2 = hess_fn(zero), -0.5 * rows
-    return DenseField(-lf.g, -hess, f2, symmetric=True)
-
-
-def _surrogate(key, y1, shots):
-    """The Gaussian tomography surrogate $\\hat u = \\lVert y_1\\rVert(\\psi + \\sigma\\odot z)$.
-
-    Same variances as `tomography(..., method="gaussian")` (`tomography_std`), but exact-zero
-    amplitudes (e.g. weights behind a dead ReLU) get $\\sigma = 0$ through a double `where`, so
-    the gradient stays finite there (the library's surrogate gives NaN: $\\sqrt{\\cdot}$ at 0).
-    """
-    norm = jnp.linalg.norm(y1)
-    psi = y1 / norm
-    zero = psi == 0
-    std, _ = tomography_std(jnp.where(zero, 0.5, psi), shots)
-    std = jnp.where(zero, 0.0, std)
-    return norm * (psi + std * jax.random.normal(key, psi.shape, psi.dtype))
-
-
 def _norm(x):
     return jnp.linalg.norm(x, axis=-1)
 
@@ -351,7 +325,7 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     eta = config.eta.astype(dtype)
     fields = None
     if cfg.degree == 2:
-        make = lambda b: _dense_field(loss_fn, active, b)  # noqa: E731
+        make = lambda b: dense_field(loss_fn, active, b)  # noqa: E731
         fields = make(batches) if cfg.batching == "full" else jax.vmap(make)(batches)
     st = _Steps(loss_fn, active, batches, fields, eta, cfg)
     nan = jnp.full((), jnp.nan, dtype)
@@ -404,7 +378,8 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     if cfg.readout == "exact":
         u_hat, runs = y1, jnp.zeros((), dtype)
     elif cfg.readout == "gaussian":
-        u_hat = _surrogate(k_read, y1, cfg.shots)
+        norm = jnp.linalg.norm(y1)
+        u_hat = norm * tomography(k_read, y1 / norm, cfg.shots, method="gaussian")
         runs = (interference_rounds(False) * cfg.shots).astype(dtype)
     else:
         r = download(k_read, y1, cfg.shots, support=index, theta_bar=base, method=cfg.readout)

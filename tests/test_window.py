@@ -41,16 +41,21 @@ def setup():
 def test_error_grows_with_steps_and_shrinks_with_order(setup):
     model, params, mask, batches = setup
     errs = []
+    full = jax.tree_util.tree_map(lambda b: b.reshape(-1, *b.shape[2:]), batches)  # full-batch GD
     for N in (1, 2, 3):  # traced order: one compiled window
-        cfg = WindowConfig(0.5, 8, degree=2, order=N, max_order=3, history=False)
-        _, rep = quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(2))
-        errs.append(np.asarray(rep.relative()["carleman_error"]))
+        cfg = WindowConfig(0.5, 12, degree=2, order=N, max_order=3, history=False, batching="full")
+        _, rep = quantum_window(model.loss_fn, params, mask, full, cfg, jax.random.key(2))
+        errs.append(np.asarray(rep.carleman_error))
         # The exact GD trajectory is the same for every N; the Taylor model error too.
         assert np.all(np.isfinite(np.asarray(rep.model_error)))
     errs = np.stack(errs)
-    # A window of T_q steps is the prefix of a longer one on the same batches.
+    # A window of T_q steps is the prefix of a longer one on the same batches; absolute errors
+    # (relative ones divide by |u_t|, which is tiny in the first steps).
+    # (measured, N = 1/2/3 at t = 12: 1.1e-1, 1.1e-2, 2.0e-3). With SGD batches the error
+    # fluctuates step to step, so full-batch GD makes the T_q trend clean.
     assert np.all(errs[:, 2] < errs[:, 4]) and np.all(errs[:, 4] < errs[:, 8])
-    assert errs[0, 8] > 2 * errs[1, 8] and errs[1, 8] > 1.5 * errs[2, 8] > 0
+    assert np.all(errs[:, 8] < errs[:, 12])
+    assert errs[0, 12] > 5 * errs[1, 12] and errs[1, 12] > 3 * errs[2, 12] > 0
 
 
 def test_degree1_exact_carleman_and_report(setup):
