@@ -59,6 +59,14 @@ from ._history import (
     target_probability as target_probability,
     taylor_history_system as taylor_history_system,
 )
+from ._hybrid import (
+    HybridConfig as HybridConfig,
+    HybridResult as HybridResult,
+    early_late as early_late,
+    hybrid_run as hybrid_run,
+    model_evaluate as model_evaluate,
+    plot_hybrid as plot_hybrid,
+)
 from ._loss_model import (
     ActiveSet as ActiveSet,
     LossField as LossField,
@@ -72,6 +80,10 @@ from ._norm_estimation import (
     amplitude_estimation_probs as amplitude_estimation_probs,
     estimate_norm as estimate_norm,
     norm_estimation_runs as norm_estimation_runs,
+)
+from ._optax_window import (
+    QuantumWindowState as QuantumWindowState,
+    quantum_window_optimizer as quantum_window_optimizer,
 )
 from ._polynomial import (
     PolynomialMap as PolynomialMap,
@@ -130,18 +142,6 @@ from ._tomography import (
 )
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss
 from ._upload import UploadCost as UploadCost, upload_cost as upload_cost
-from ._hybrid import (
-    HybridConfig as HybridConfig,
-    HybridResult as HybridResult,
-    early_late as early_late,
-    hybrid_run as hybrid_run,
-    model_evaluate as model_evaluate,
-    plot_hybrid as plot_hybrid,
-)
-from ._optax_window import (
-    QuantumWindowState as QuantumWindowState,
-    quantum_window_optimizer as quantum_window_optimizer,
-)
 from ._window import (
     WindowConfig as WindowConfig,
     WindowReport as WindowReport,

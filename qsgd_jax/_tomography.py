@@ -223,7 +223,7 @@ def tomography_std(
 
 
 def _safe_sqrt(x):
-    """$\\sqrt{\\max(x, 0)}$ with a zero (not NaN) gradient where $x \\le 0$ (e.g. $\\psi_i = 0$)."""
+    """$\\sqrt{\\max(x, 0)}$ with a zero (not NaN) gradient where $x \\le 0$."""
     pos = x > 0
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1)), 0)
 
