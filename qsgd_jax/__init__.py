@@ -33,6 +33,18 @@ from ._circuit import (
     prepare_unitary as prepare_unitary,
     run_lcu as run_lcu,
 )
+from ._condition import (
+    ConditionEstimate as ConditionEstimate,
+    HistoryReport as HistoryReport,
+    KappaScaling as KappaScaling,
+    affine_gd_map as affine_gd_map,
+    amplification_rounds as amplification_rounds,
+    condition_number as condition_number,
+    history_report as history_report,
+    kappa_scaling as kappa_scaling,
+    lanczos_max_eigenvalue as lanczos_max_eigenvalue,
+    target_probability as target_probability,
+)
 from ._dissipation import Dissipation as Dissipation, dissipation as dissipation
 from ._evolve import (
     CarlemanError as CarlemanError,
@@ -43,20 +55,10 @@ from ._evolve import (
 )
 from ._field import AbstractField as AbstractField, DenseField as DenseField
 from ._history import (
-    ConditionEstimate as ConditionEstimate,
-    HistoryReport as HistoryReport,
     HistorySystem as HistorySystem,
-    KappaScaling as KappaScaling,
     StepMaps as StepMaps,
     TaylorHistorySystem as TaylorHistorySystem,
-    affine_gd_map as affine_gd_map,
-    amplification_rounds as amplification_rounds,
-    condition_number as condition_number,
-    history_report as history_report,
     history_system as history_system,
-    kappa_scaling as kappa_scaling,
-    lanczos_max_eigenvalue as lanczos_max_eigenvalue,
-    target_probability as target_probability,
     taylor_history_system as taylor_history_system,
 )
 from ._hybrid import (

@@ -6,9 +6,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from ._carleman import carleman
+from ._condition import affine_gd_map, condition_number
 from ._evolve import carleman_error
 from ._field import DenseField
-from ._history import affine_gd_map, condition_number, history_system
+from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
 from ._toy import CubicLoss

@@ -43,10 +43,11 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
+from ._condition import amplification_rounds, condition_number, target_probability
 from ._dissipation import Dissipation, dissipation
 from ._errors import check_int_range, check_memory, check_positive, is_concrete
 from ._field import DenseField
-from ._history import amplification_rounds, condition_number, history_system, target_probability
+from ._history import history_system
 from ._loss_model import ActiveSet, LossField, dense_field
 from ._polynomial import PolynomialMap
 from ._prune import check_mask
