@@ -352,6 +352,11 @@ def hessian_spectrum(
     dim = int(idx.shape[0]) if idx is not None else ravel_pytree(params)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     # Validate eagerly, before any compilation.
+    check_int_range("num_steps", num_steps, 1)
+    check_int_range("num_probes", num_probes, 1)
+    check_int_range("grid_size", grid_size, 2)
+    if sigma is not None:
+        check_positive("sigma", sigma)
     if num_steps > dim:
         raise ValueError(
             f"`num_steps` (Lanczos depth) must be at most the {view} dimension {dim}, "

@@ -154,6 +154,8 @@ def test_bad_input(getkey):
     s = int(sum(int(m.sum()) for m in jax.tree_util.tree_leaves(mask)))
     with pytest.raises(ValueError, match=rf"`num_steps`.*at most.*{s}"):
         hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, num_steps=s + 1)
+    with pytest.raises(ValueError, match="`num_probes`"):
+        hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, num_steps=2, num_probes=0)
     nothing = jax.tree_util.tree_map(lambda p: jnp.zeros(p.shape, bool), params)
     with pytest.raises(ValueError, match="prunes every parameter"):
         hessian_operator(model.loss_fn, params, batches, nothing)
