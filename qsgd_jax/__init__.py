@@ -45,6 +45,17 @@ from ._condition import (
     lanczos_max_eigenvalue as lanczos_max_eigenvalue,
     target_probability as target_probability,
 )
+from ._data import (
+    Batch as Batch,
+    Dataset as Dataset,
+    batch_at as batch_at,
+    load_cifar as load_cifar,
+    load_digits as load_digits,
+    load_mnist1d as load_mnist1d,
+    make_batches as make_batches,
+    resize_images as resize_images,
+    teacher_student as teacher_student,
+)
 from ._dissipation import Dissipation as Dissipation, dissipation as dissipation
 from ._evolve import (
     CarlemanError as CarlemanError,
@@ -76,6 +87,19 @@ from ._loss_model import (
     dense_field as dense_field,
     taylor_field as taylor_field,
 )
+from ._models import (
+    CNN as CNN,
+    MLP as MLP,
+    RESNET_CONFIGS as RESNET_CONFIGS,
+    BasicBlock as BasicBlock,
+    BatchNormTrain as BatchNormTrain,
+    CifarResNet as CifarResNet,
+    Model as Model,
+    make_cnn as make_cnn,
+    make_mlp as make_mlp,
+    make_resnet as make_resnet,
+    named_resnet as named_resnet,
+)
 from ._norm_estimation import (
     ae_error_bound as ae_error_bound,
     amplitude_estimation as amplitude_estimation,
@@ -87,11 +111,30 @@ from ._optax_window import (
     QuantumWindowState as QuantumWindowState,
     quantum_window_optimizer as quantum_window_optimizer,
 )
+from ._plots_spectrum import (
+    plot_error_propagation as plot_error_propagation,
+    plot_spectral_densities as plot_spectral_densities,
+)
 from ._polynomial import (
     PolynomialMap as PolynomialMap,
     field_map as field_map,
     gd_map as gd_map,
     polynomial_map as polynomial_map,
+)
+from ._propagation import (
+    PropagationCurve as PropagationCurve,
+    error_propagation as error_propagation,
+    propagation_from_spectrum as propagation_from_spectrum,
+)
+from ._prune import (
+    apply_mask as apply_mask,
+    check_mask as check_mask,
+    count_active as count_active,
+    default_prunable as default_prunable,
+    keep_pruned_zero as keep_pruned_zero,
+    prunable_leaves as prunable_leaves,
+    prune_mask as prune_mask,
+    sparsity_of as sparsity_of,
 )
 from ._readout import Readout as Readout, download as download
 from ._resources import (
@@ -105,6 +148,15 @@ from ._resources import (
     sgd_step_time as sgd_step_time,
     table_markdown as table_markdown,
     total_cost as total_cost,
+)
+from ._spectrum import (
+    SpectralDensity as SpectralDensity,
+    hessian_operator as hessian_operator,
+    hessian_spectrum as hessian_spectrum,
+    lanczos_memory_bytes as lanczos_memory_bytes,
+    lanczos_tridiag as lanczos_tridiag,
+    slq_spectrum as slq_spectrum,
+    stack_batches as stack_batches,
 )
 from ._status import RESULTS as RESULTS
 from ._sweep import (
