@@ -1,0 +1,28 @@
+"""Experiments: thin compositions of the library with `ci` / `cpu` / `paper` presets.
+
+`run_experiment(name, preset, overrides, out)` writes `results.json`, PNG figures and
+`report.md` into `out` (default `results/<name>/`) atomically; `qsgd-jax list` / `qsgd-jax run`
+are the command-line front end. Importing this package registers every experiment.
+"""
+
+from . import (
+    carleman as carleman,
+    hybrid as hybrid,
+    scaling as scaling,
+    spectra as spectra,
+    sweeps as sweeps,
+)
+from ._framework import (
+    PRESETS as PRESETS,
+    REGISTRY as REGISTRY,
+    Experiment as Experiment,
+    ExperimentError as ExperimentError,
+    Output as Output,
+    RunResult as RunResult,
+    get_experiment as get_experiment,
+    resolve_config as resolve_config,
+    run_experiment as run_experiment,
+)
+
+# Registration order is the order of `qsgd-jax list` and `qsgd-jax run all`.
+ORDER = ("carleman", "spectra", "hybrid", "scaling", "sweeps")
