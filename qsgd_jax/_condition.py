@@ -113,7 +113,7 @@ def condition_number(
     method: Literal["dense", "lanczos"] = "lanczos",
     inverse: Literal["triangular", "cg"] = "triangular",
     num_iters: int = 64,
-    dtype=jnp.float64,
+    dtype=None,
     key: jax.Array | None = None,
     cg_tol: float = 1e-10,
     cg_max_steps: int = 2000,
@@ -130,11 +130,12 @@ def condition_number(
     - `inverse`: how $(L^\\top L)^{-1}v$ is applied: `"triangular"`: $L^{-1}L^{-\\top}v$ by exact
       substitutions (history systems); `"cg"`: lineax CG on $L^\\top L$.
     - `num_iters`: Lanczos iterations (capped at the size).
-    - `dtype`: dtype of the probe vectors / dense matrix.
+    - `dtype`: dtype of the probe vectors / dense matrix (default: the default float dtype).
     - `key`: PRNG key of the random start vector (default `jax.random.key(0)`).
 
     **Returns:** a `ConditionEstimate`.
     """
+    dtype = jnp.result_type(float) if dtype is None else dtype
     if isinstance(L, _BlockSystem):
         n = L.size
         to_dense = lambda: L.to_dense(dtype)  # noqa: E731

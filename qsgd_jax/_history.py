@@ -130,12 +130,14 @@ class _BlockSystem(eqx.Module):
         """The exact solution $L^{-1}(|0\\rangle \\otimes Y(0))$, one row per block."""
         return self.solve(self.rhs(y0)).reshape(self.num_blocks, self.dim)
 
-    def as_lineax(self, dtype=jnp.float64) -> lx.FunctionLinearOperator:
-        """$L$ as a `lineax.FunctionLinearOperator` on flat vectors of `dtype`."""
+    def as_lineax(self, dtype=None) -> lx.FunctionLinearOperator:
+        """$L$ as a `lineax.FunctionLinearOperator` on flat vectors of `dtype` (default float)."""
+        dtype = jnp.result_type(float) if dtype is None else dtype
         return lx.FunctionLinearOperator(self.mv, jax.ShapeDtypeStruct((self.size,), dtype))
 
-    def to_dense(self, dtype=jnp.float64, memory_limit: int | None = None) -> Inexact[Array, "D D"]:
-        """Dense $L$ (memory-checked)."""
+    def to_dense(self, dtype=None, memory_limit: int | None = None) -> Inexact[Array, "D D"]:
+        """Dense $L$ (memory-checked), of `dtype` (default: the default float dtype)."""
+        dtype = jnp.result_type(float) if dtype is None else dtype
         itemsize = jnp.dtype(dtype).itemsize
         check_memory(
             f"dense history matrix of size {self.size}", 2 * self.size**2 * itemsize, memory_limit

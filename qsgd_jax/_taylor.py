@@ -74,13 +74,14 @@ def dense_matrix(op: Operator, dim: int, dtype=None) -> Inexact[Array, "d d"]:
 
 
 def operator_norm_estimate(
-    op: Operator, dim: int, dtype=jnp.float64, *, num_iters: int = 50, seed: int = 0
+    op: Operator, dim: int, dtype=None, *, num_iters: int = 50, seed: int = 0
 ) -> float:
     """A lower estimate of $\\|A\\|_2$ by power iteration on $A^\\top A$ (concrete operators).
 
     Power iteration never overshoots, so `alpha < estimate` proves $\\alpha < \\|A\\|$.
     """
     op = as_operator(op)
+    dtype = jnp.result_type(float) if dtype is None else dtype
     v = jax.random.normal(jax.random.key(seed), (dim,), dtype)
     return float(_power_iteration(op, v, num_iters))
 
