@@ -137,12 +137,18 @@ class DenseField(AbstractField):
     def quadratic_uu(self, u):
         return jnp.einsum("iab,a,b->i", self.f2, u, u)
 
+    # Modes before and after the contracted ones are folded into two axes, so each action is
+    # one batched matmul on a 3-D view, with no transposes of the tensor.
     def linear_axis(self, z, axis):
-        return jnp.moveaxis(jnp.tensordot(self.f1, z, axes=((1,), (axis,))), 0, axis)
+        n = self.n
+        z3 = z.reshape(n**axis, n, -1)
+        return jnp.einsum("ab,ibk->iak", self.f1, z3).reshape(z.shape)
 
     def quadratic_axes(self, z, axis):
-        out = jnp.tensordot(self.f2, z, axes=((1, 2), (axis, axis + 1)))
-        return jnp.moveaxis(out, 0, axis)
+        n = self.n
+        z3 = z.reshape(n**axis, n * n, -1)
+        out = jnp.einsum("oc,ick->iok", self.f2.reshape(n, n * n), z3)
+        return out.reshape(z.shape[:axis] + (n,) + z.shape[axis + 2 :])
 
     def to_dense(self) -> DenseField:
         return self
