@@ -170,6 +170,9 @@ from ._sweep_targets import (
     history_kappa as history_kappa,
     magnitude_keep as magnitude_keep,
     masked_field as masked_field,
+    model_window_error as model_window_error,
+    readout_error as readout_error,
+    top_magnitude_index as top_magnitude_index,
     toy_window_error as toy_window_error,
 )
 from ._taylor import (

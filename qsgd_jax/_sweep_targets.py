@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._carleman import carleman
 from ._condition import affine_gd_map, condition_number
@@ -12,6 +15,7 @@ from ._field import DenseField
 from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
+from ._tomography import tomography
 from ._toy import CubicLoss
 
 
@@ -37,6 +41,22 @@ def masked_field(field: DenseField, keep: Bool[Array, " n"]) -> DenseField:
     )
 
 
+def _window_error(loss_c, theta_c, config, steps: int, max_order: int) -> dict:
+    """Window error at (eta, sparsity, order) for a loss of the candidate coordinates."""
+    eta, sparsity, order = config["eta"], config["sparsity"], config["order"]
+    keep = magnitude_keep(theta_c, sparsity)
+    dtype = theta_c.dtype
+    field = taylor_field(lambda th, _: loss_c(th), theta_c * keep.astype(dtype), None)
+    field = masked_field(field, keep)
+    eta = jnp.asarray(eta, dtype)
+    op = carleman(PolynomialMap(field, eta), order, max_order=max_order)
+    err = carleman_error(op, jnp.zeros_like(theta_c), steps)
+    # pruned coordinates get mu = -1/eta, i.e. |1 + eta mu| = 0: they do not count in rho
+    f1 = field.f1 - jnp.diag(jnp.where(keep, 0.0, 1.0).astype(dtype)) / eta
+    rho = jnp.max(jnp.abs(1 + eta * jnp.linalg.eigvalsh(f1)))
+    return {"max_error": err.max_relative, "rho": rho, "active": jnp.sum(keep)}
+
+
 def toy_window_error(
     config, *, loss: CubicLoss, theta_bar: Float[Array, " n"], steps: int = 30, max_order: int = 3
 ) -> dict:
@@ -49,19 +69,50 @@ def toy_window_error(
     **Returns:** `max_error` (max relative Carleman error), `rho` ($\\rho(F_1)$ on the active
     set) and `active` (number of active coordinates).
     """
-    eta, sparsity, order = config["eta"], config["sparsity"], config["order"]
-    keep = magnitude_keep(theta_bar, sparsity)
-    dtype = theta_bar.dtype
-    field = masked_field(taylor_field(loss, theta_bar * keep.astype(dtype), None), keep)
-    eta = jnp.asarray(eta, dtype)
-    poly = PolynomialMap(field, eta)
-    err = carleman_error(
-        carleman(poly, order, max_order=max_order), jnp.zeros_like(theta_bar), steps
-    )
-    # pruned coordinates get mu = -1/eta, i.e. |1 + eta mu| = 0: they do not count in rho
-    f1 = field.f1 - jnp.diag(jnp.where(keep, 0.0, 1.0).astype(dtype)) / eta
-    rho = jnp.max(jnp.abs(1 + eta * jnp.linalg.eigvalsh(f1)))
-    return {"max_error": err.max_relative, "rho": rho, "active": jnp.sum(keep)}
+    return _window_error(loss, theta_bar, config, steps, max_order)
+
+
+def top_magnitude_index(params: PyTree, k: int) -> Int[Array, " k"]:
+    """Flat indices of the `k` largest-magnitude entries of a (concrete) parameter pytree."""
+    flat = np.asarray(ravel_pytree(params)[0])
+    if not 1 <= k <= flat.size:
+        raise ValueError(f"`k` must lie in [1, {flat.size}] (the number of parameters), got {k}.")
+    return jnp.asarray(np.sort(np.argsort(-np.abs(flat), kind="stable")[:k]), jnp.int32)
+
+
+def model_window_error(
+    config,
+    *,
+    loss_fn,
+    params: PyTree,
+    batch,
+    index: Int[Array, " k"],
+    steps: int = 30,
+    max_order: int = 3,
+) -> dict:
+    """`toy_window_error` for a model: the window evolves the coordinates `index` of `params`.
+
+    The other parameters stay frozen at their values; among the candidates, `config["sparsity"]`
+    prunes by magnitude (traced). Pick the candidates with `top_magnitude_index(params, k)`;
+    $k \\approx 20$ keeps an order-3 Carleman state small (its dimension is $\\sum_j k^j$).
+    """
+    flat, unravel = ravel_pytree(params)
+
+    def loss_c(theta_c):
+        return loss_fn(unravel(flat.at[index].set(theta_c)), batch)
+
+    return _window_error(loss_c, flat[index], config, steps, max_order)
+
+
+def readout_error(config, *, psi: Float[Array, " s"]) -> dict:
+    """l2 and l-inf tomography error of the normalized state `psi` at traced `config["shots"]`.
+
+    `config["seed"]` (an integer) selects the PRNG key, so seeds can be a sweep axis too.
+    """
+    key = jax.random.key(config["seed"])
+    est = tomography(key, psi, config["shots"])
+    diff = est - psi
+    return {"l2": jnp.linalg.norm(diff), "linf": jnp.max(jnp.abs(diff))}
 
 
 def history_kappa(

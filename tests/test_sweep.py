@@ -102,3 +102,42 @@ def test_history_kappa_target_equals_direct_system():
             system = qj.history_system(m, T, 12 - T + 2)
             exact = qj.condition_number(system, method="dense").kappa
             np.testing.assert_allclose(res.values["kappa"][i, j], exact, rtol=1e-6)
+
+
+def test_digits_mlp_window_target_compiles_once_and_error_falls_with_order():
+    data = qj.load_digits(dtype=jnp.float64)
+    model = qj.make_mlp(data.x_train.shape[1:], data.num_classes, hidden=(8,), dtype=jnp.float64)
+    params = model.init(jax.random.key(0))
+    batch = qj.Batch(data.x_train[:128], data.y_train[:128])
+    index = qj.top_magnitude_index(params, 12)
+    fn = functools.partial(
+        qj.model_window_error,
+        loss_fn=model.loss_fn,
+        params=params,
+        batch=batch,
+        index=index,
+        steps=10,
+    )
+    counted = chex.assert_max_traces(lambda c: fn(c), n=1)
+    res = qj.sweep(counted, qj.grid(eta=[0.5, 2.0], sparsity=[0.0, 0.5], order=[1, 2, 3]))
+    errs = res.values["max_error"]
+    assert np.all(np.isfinite(errs))
+    # the model is not quadratic: order 1 has a truncation error that higher orders reduce
+    assert np.all(errs[..., 0] > errs[..., 1]) and np.all(errs[..., 1] > errs[..., 2])
+    np.testing.assert_array_equal(res.values["active"][:, :, 0], [[12, 6], [12, 6]])
+    # one point against the Python loop
+    ref = fn({"eta": jnp.asarray(2.0), "sparsity": jnp.asarray(0.5), "order": jnp.asarray(2)})
+    np.testing.assert_allclose(errs[1, 1, 1], ref["max_error"], rtol=1e-9)
+
+
+def test_readout_error_target_over_shots_and_seeds():
+    psi = jnp.asarray(np.random.default_rng(0).standard_normal(32))
+    psi = psi / jnp.linalg.norm(psi)
+    shots = [100, 1_000, 10_000, 100_000]
+    res = qj.sweep(
+        functools.partial(qj.readout_error, psi=psi), qj.grid(shots=shots, seed=np.arange(16))
+    )
+    mean_l2 = res.values["l2"].mean(axis=1)
+    slope = np.polyfit(np.log(shots), np.log(mean_l2), 1)[0]
+    assert abs(slope + 0.5) < 0.1, slope
+    assert len(np.unique(res.values["l2"][0])) == 16  # different seeds, different samples
