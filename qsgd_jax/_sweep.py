@@ -186,6 +186,68 @@ def _with_fields(base, fields: Mapping[str, Array]):
     return eqx.tree_at(lambda b: [getattr(b, k) for k in names], base, list(fields.values()))
 
 
+_RUNNERS: dict = {}
+_COMPILED: dict = {}
+
+
+def _cache_key(*parts):
+    try:
+        hash(parts)
+    except TypeError:  # an unhashable function or configuration: no caching
+        return None
+    return parts
+
+
+def _block_runner(fn, static, mesh):
+    """The jitted block program for `fn` (cached, so repeated sweeps do not recompile).
+
+    `shard_map`: every device maps over its own share of each chunk, with no collectives, so no
+    device ever waits on another (automatically partitioned loops could insert some, and
+    virtual CPU devices on few cores can then stall).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(static)
+    key = _cache_key(fn, tuple(leaves), treedef, tuple(mesh.devices.flat))
+    if key is not None and key in _RUNNERS:
+        return _RUNNERS[key]
+
+    def point(dyn, fields):
+        return fn(_with_fields(eqx.combine(dyn, static), fields))
+
+    @jax.jit
+    @functools.partial(
+        jax.shard_map,
+        mesh=mesh,
+        in_specs=(PartitionSpec(), PartitionSpec(None, "sweep")),
+        out_specs=PartitionSpec(None, "sweep"),
+        check_vma=False,
+    )
+    def run_block(dyn, block):
+        return jax.lax.map(jax.vmap(functools.partial(point, dyn)), block)
+
+    if key is not None:
+        _RUNNERS[key] = run_block
+    return run_block
+
+
+def _compile(run_block, dyn, block):
+    """Ahead-of-time compile one block (cached per shapes) and XLA's memory estimate of it."""
+    spec = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype), x.sharding), (dyn, block))
+    key = _cache_key(run_block, jax.tree_util.tree_structure((dyn, block)), str(spec))
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key]
+    compiled = run_block.lower(dyn, block).compile()
+    mem = compiled.memory_analysis()
+    need = 0
+    if mem is not None:
+        need = sum(
+            getattr(mem, a, 0) or 0
+            for a in ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
+        )
+    if key is not None:
+        _COMPILED[key] = (compiled, int(need))
+    return compiled, int(need)
+
+
 def sweep(
     fn: Callable[[Any], Any],
     points_: Grid,
@@ -252,41 +314,21 @@ def sweep(
     }
     cols = {k: layout(v) for k, v in g.columns.items()}
 
-    def point(fields):
-        return fn(_with_fields(base, fields))
-
-    # shard_map: every device maps over its own share of each chunk; no collectives, so no
-    # device ever waits on another (automatic partitioning of e.g. Lanczos loops could insert
-    # some, and virtual CPU devices on few cores can then stall).
-    @jax.jit
-    @functools.partial(
-        jax.shard_map,
-        mesh=mesh,
-        in_specs=PartitionSpec(None, "sweep"),
-        out_specs=PartitionSpec(None, "sweep"),
-        check_vma=False,
-    )
-    def run_block(block):
-        return jax.lax.map(jax.vmap(point), block)
+    dyn, static = eqx.partition(base, eqx.is_array)
+    run_block = _block_runner(fn, static, mesh)
 
     def put(b):
         return {k: jax.device_put(jnp.asarray(cols[k][b], dtypes[k]), sharding) for k in cols}
 
-    compiled = run_block.lower(put(0)).compile()
-    mem = compiled.memory_analysis()
-    if mem is not None:
-        need = sum(
-            getattr(mem, a, 0) or 0
-            for a in ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
-        )
-        check_memory(
-            f"One sweep block ({chunks_per_block} chunks of {chunk_size} points per device)",
-            int(need / n_dev),
-            memory_limit,
-        )
+    compiled, need = _compile(run_block, dyn, put(0))
+    check_memory(
+        f"One sweep block ({chunks_per_block} chunks of {chunk_size} points per device)",
+        need // n_dev,
+        memory_limit,
+    )
     outs = []
     for b in range(blocks):
-        outs.append(jax.tree_util.tree_map(np.asarray, compiled(put(b))))
+        outs.append(jax.tree_util.tree_map(np.asarray, compiled(dyn, put(b))))
         if progress:
             done = min((b + 1) * chunks_per_block * width, total)
             print(f"sweep: {done}/{total} points ({b + 1}/{blocks} blocks)", file=sys.stderr)
