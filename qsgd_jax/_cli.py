@@ -59,6 +59,8 @@ def _run(args, parser) -> int:
             res = run_experiment(name, args.preset, args.set, out)
         except ExperimentError as e:
             parser.error(str(e))
+        except ValueError as e:  # the library's bad-input errors (e.g. an override out of range)
+            parser.error(f"{name} stopped, nothing was written: {e}")
         print(res.output.table)
         print(f"\n{name}: {res.seconds:.1f} s; report {res.report}; data {res.json}; plots "
               + ", ".join(str(p) for p in res.figures), flush=True)  # fmt: skip

@@ -45,6 +45,8 @@ def fakes(monkeypatch):
         def run(config, progress):
             import matplotlib.pyplot as plt
 
+            if config["k"] < 0:
+                raise ValueError("k must be positive")
             fig, ax = plt.subplots()
             ax.plot([0, config["k"]])
             return Output({"k": config["k"]}, {"p": fig}, "body", f"| {name} |\n|---|")
@@ -82,6 +84,13 @@ def test_bad_input_is_a_clear_error(fakes, tmp_path, capsys, args, message):
     assert e.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_library_value_error_is_reported_and_nothing_written(fakes, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "f1", "--set", "k=-1", "--out", str(tmp_path / "x")])
+    assert "f1 stopped, nothing was written: k must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not list(tmp_path.iterdir())
 
 
 def test_unwritable_out_is_a_clear_error(fakes, tmp_path, capsys):
