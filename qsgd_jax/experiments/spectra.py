@@ -20,7 +20,7 @@ from ._framework import Experiment, ExperimentError, Output, markdown_table, reg
 
 
 def _setup(config: dict):
-    image = config["model"] != "mlp"
+    image = not config["model"].startswith("mlp")
     if config["data"] == "digits":
         data = load_digits(resize=image)
     else:
@@ -28,6 +28,9 @@ def _setup(config: dict):
                           else 10, max_train=config["max_train"] or None)  # fmt: skip
     if config["model"] == "mlp":
         return data, make_mlp(data.input_shape, data.num_classes, hidden=(32,))
+    if config["model"].startswith("mlp"):  # mlpW: two hidden layers of width W
+        width = int(config["model"][3:])
+        return data, make_mlp(data.input_shape, data.num_classes, hidden=(width, width))
     if config["model"].startswith("resnet") and config["model"].count("-") == 1:
         depth, width = (int(v) for v in config["model"][6:].split("-"))  # resnetD-W
         return data, make_resnet(depth, width, data.num_classes, input_shape=data.input_shape)
@@ -119,11 +122,14 @@ register(Experiment(
     name="spectra",
     summary="Hessian spectra of a pruned model over training; E(t), t*, t_c per checkpoint",
     shows="SLQ spectral densities (dense, pruned, later); dissipation metrics; E(t), t*, t_c",
+    # model: "mlp" (hidden 32), "mlpW" (two layers of width W), "resnetD-W" (CIFAR ResNet on
+    # 32x32 inputs; slow on CPU, where XLA runs convolutions inside loops slowly) or a named
+    # config such as "resnet32-4-c100"; data: "digits" or the path of a CIFAR archive.
     presets={
         "ci": dict(seed=0, model="mlp", data="digits", max_train=0, pretrain_steps=50,
                    pretrain_lr=0.1, sparsity=0.9, eta=0.1, batch_size=64, hessian_batches=2,
                    lanczos_steps=16, checkpoints=(5,), propagation_steps=60),
-        "cpu": dict(seed=0, model="resnet8-1", data="digits", max_train=0, pretrain_steps=300,
+        "cpu": dict(seed=0, model="mlp64", data="digits", max_train=0, pretrain_steps=300,
                     pretrain_lr=0.1, sparsity=0.9, eta=0.1, batch_size=128, hessian_batches=4,
                     lanczos_steps=64, checkpoints=(20, 100), propagation_steps=200),
         "paper": dict(seed=0, model="resnet32-4-c100", data="digits", max_train=0,
