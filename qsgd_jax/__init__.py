@@ -17,6 +17,13 @@ from ._budget import (
     error_budget as error_budget,
     gradient_flow as gradient_flow,
 )
+from ._burgers import (
+    BurgersProblem as BurgersProblem,
+    burgers_carleman as burgers_carleman,
+    burgers_errors as burgers_errors,
+    burgers_problem as burgers_problem,
+    burgers_reference as burgers_reference,
+)
 from ._carleman import (
     CarlemanOperator as CarlemanOperator,
     carleman as carleman,
