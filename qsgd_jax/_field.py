@@ -78,6 +78,7 @@ class AbstractField(eqx.Module):
         out = jax.vmap(self.quadratic, in_axes=2, out_axes=1)(flat)
         return jnp.moveaxis(out.reshape(zm.shape[1:]), 0, axis)
 
+    @eqx.filter_jit
     def to_dense(self) -> DenseField:
         """Materialize $f_0, f_1, f_2$ (small $n$ only: $f_2$ has $n^3$ entries)."""
         eye = jnp.eye(self.n, dtype=self.f0().dtype)

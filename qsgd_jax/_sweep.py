@@ -342,11 +342,12 @@ def sweep(
 
 
 def loop(fn: Callable[[Any], Any], points_: Grid, *, base=None) -> SweepResult:
-    """Reference: evaluate `fn` point by point in a Python loop (eagerly). For checks only."""
+    """Reference: evaluate `fn` point by point in a Python loop (one jitted call per point)."""
+    one = jax.jit(lambda fields: fn(_with_fields(base, fields)))
     rows = []
     for i in range(points_.size):
         fields = {k: jnp.asarray(v[i]) for k, v in points_.columns.items()}
-        rows.append(jax.tree_util.tree_map(np.asarray, fn(_with_fields(base, fields))))
+        rows.append(jax.tree_util.tree_map(np.asarray, one(fields)))
     values = jax.tree_util.tree_map(
         lambda *xs: np.stack(xs).reshape(*points_.shape, *xs[0].shape), *rows
     )
