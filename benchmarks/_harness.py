@@ -18,6 +18,8 @@ from pathlib import Path
 
 import jax
 
+from qsgd_jax.experiments._framework import markdown_table as table  # noqa: F401 (re-export)
+
 OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -75,16 +77,3 @@ def machine() -> str:
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem}, JAX devices: {dev}; "
         f"Python {platform.python_version()}; {versions}."
     )
-
-
-def table(header: list[str], rows: list[list[object]]) -> str:
-    """A Markdown table."""
-
-    def fmt(x):
-        if isinstance(x, float):
-            return f"{x:.3g}"
-        return str(x)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(x) for x in r) + " |" for r in rows]
-    return "\n".join(lines)
