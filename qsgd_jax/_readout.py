@@ -14,12 +14,11 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int, PRNGKeyArray
 
 from ._errors import check_finite, is_concrete
 from ._norm_estimation import NormMethod, estimate_norm, norm_estimation_runs
-from ._tomography import check_shots, interference_rounds, tomography
+from ._tomography import check_shots, check_support, interference_rounds, tomography
 from ._upload import UploadCost, upload_cost
 
 
@@ -61,30 +60,12 @@ class Readout(eqx.Module):
 
 
 def _check_support(support, n: int, s: int) -> None:
-    if support.ndim != 1 or not jnp.issubdtype(support.dtype, jnp.integer):
-        raise TypeError(
-            f"`support` must be a 1-D integer index array, got shape {support.shape} and dtype "
-            f"{support.dtype}."
-        )
-    if support.shape[0] > n:
-        raise ValueError(
-            f"`support` has {support.shape[0]} entries but `theta_bar` has only {n}; the "
-            "support (active set) must be a subset of the parameter indices."
-        )
+    check_support(support, n, "`theta_bar`")
     if support.shape[0] != s:
         raise ValueError(
             f"`y1` has {s} entries but `support` has {support.shape[0]}; y1 must be given on "
             "the support (one entry per active index)."
         )
-    if is_concrete(support):
-        idx = np.asarray(support)
-        if idx.min() < 0 or idx.max() >= n:
-            raise ValueError(
-                f"`support` indices must lie in [0, {n - 1}], got min {idx.min()} and max "
-                f"{idx.max()}."
-            )
-        if np.unique(idx).size != idx.size:
-            raise ValueError("`support` has repeated indices; each index must appear once.")
 
 
 def download(

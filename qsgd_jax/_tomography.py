@@ -117,6 +117,30 @@ def _real_dtype(x):
     return jnp.finfo(x.dtype).dtype
 
 
+def check_support(support, n: int, vector: str) -> None:
+    """Raise unless `support` is a 1-D integer array of distinct indices into `n` entries."""
+    support = support if isinstance(support, jax.core.Tracer) else jnp.asarray(support)
+    if support.ndim != 1 or not jnp.issubdtype(support.dtype, jnp.integer):
+        raise TypeError(
+            f"`support` must be a 1-D integer index array, got shape {support.shape} "
+            f"and dtype {support.dtype}."
+        )
+    if support.shape[0] > n:
+        raise ValueError(
+            f"`support` has {support.shape[0]} entries but {vector} has only {n}; the "
+            "support must be a subset of its indices."
+        )
+    if is_concrete(support):
+        idx = np.asarray(support)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(
+                f"`support` indices must lie in [0, {n - 1}], got min {idx.min()} and "
+                f"max {idx.max()}."
+            )
+        if np.unique(idx).size != idx.size:
+            raise ValueError("`support` has repeated indices; each index must appear once.")
+
+
 def _check_state(name: str, psi, support) -> None:
     if psi.ndim != 1:
         raise ValueError(f"`{name}` must be a 1-D amplitude vector, got shape {psi.shape}.")
@@ -124,26 +148,7 @@ def _check_state(name: str, psi, support) -> None:
         raise ValueError(f"`{name}` is empty; tomography needs at least one amplitude.")
     n = psi.shape[0]
     if support is not None:
-        support = jnp.asarray(support) if not isinstance(support, jax.core.Tracer) else support
-        if support.ndim != 1 or not jnp.issubdtype(support.dtype, jnp.integer):
-            raise TypeError(
-                f"`support` must be a 1-D integer index array, got shape {support.shape} "
-                f"and dtype {support.dtype}."
-            )
-        if support.shape[0] > n:
-            raise ValueError(
-                f"`support` has {support.shape[0]} entries but the vector `{name}` has only "
-                f"{n}; the support must be a subset of the vector's indices."
-            )
-        if is_concrete(support):
-            idx = np.asarray(support)
-            if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(
-                    f"`support` indices must lie in [0, {n - 1}], got min {idx.min()} and "
-                    f"max {idx.max()}."
-                )
-            if np.unique(idx).size != idx.size:
-                raise ValueError("`support` has repeated indices; each index must appear once.")
+        check_support(support, n, f"the vector `{name}`")
     check_finite(name, psi)
     if is_concrete(psi):
         sq = np.abs(np.asarray(psi, dtype=np.complex128 if np.iscomplexobj(psi) else None))
