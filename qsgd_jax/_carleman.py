@@ -252,6 +252,7 @@ def carleman(
                 "`order` is traced, so pass a static `max_order` (the largest order the compiled "
                 "program must support)."
             )
+        check_int_range("order", order, 1)
         max_order = int(order)
     if not isinstance(max_order, int) or max_order < 1:
         raise ValueError(f"`max_order` must be an integer >= 1, got {max_order!r}.")
