@@ -57,6 +57,16 @@ class AbstractField(eqx.Module):
         """$f_2 (u \\otimes u)$."""
         return self.quadratic(jnp.outer(u, u))
 
+    def quadratic_pairs(
+        self, a: Inexact[Array, "n r"], b: Inexact[Array, "n r"]
+    ) -> Inexact[Array, " n"]:
+        """$f_2\\,\\mathrm{vec}(A B^\\top) = \\sum_i f_2 (a_i \\otimes b_i)$ for factors $A, B$ of shape `(n, r)`.
+
+        This is how the factored order-2 Carleman state applies $f_2$ without forming an
+        $n \\times n$ matrix; subclasses override it with a cheaper contraction.
+        """
+        return jnp.sum(jax.vmap(lambda x, y: self.quadratic(jnp.outer(x, y)), 1)(a, b), axis=0)
+
     def __call__(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
         """$f(u) = f_0 + f_1 u + f_2(u \\otimes u)$."""
         out = self.f0() + self.linear(u)
@@ -137,6 +147,9 @@ class DenseField(AbstractField):
 
     def quadratic_uu(self, u):
         return jnp.einsum("iab,a,b->i", self.f2, u, u)
+
+    def quadratic_pairs(self, a, b):
+        return jnp.einsum("iab,ar,br->i", self.f2, a, b)
 
     # Modes before and after the contracted ones are folded into two axes, so each action is
     # one batched matmul on a 3-D view, with no transposes of the tensor.

@@ -142,6 +142,15 @@ class LossField(AbstractField):
         zero = jnp.zeros_like(u)
         return -0.5 * jax.jvp(lambda x: self._hvp(x, u), (zero,), (u,))[1]
 
+    def quadratic_pairs(self, a, b):
+        # -1/2 sum_i T(a_i, b_i, .): one jvp of an HVP per column pair, batched.
+        zero = jnp.zeros((self.n,), a.dtype)
+
+        def pair(x, y):
+            return jax.jvp(lambda z: self._hvp(z, y), (zero,), (x,))[1]
+
+        return -0.5 * jnp.sum(jax.vmap(pair, in_axes=1)(a, b), axis=0)
+
     def quadratic(self, x):
         zero = jnp.zeros((self.n,), x.dtype)
         eye = jnp.eye(self.n, dtype=x.dtype)
