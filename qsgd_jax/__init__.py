@@ -129,8 +129,11 @@ from ._polynomial import (
     polynomial_map as polynomial_map,
 )
 from ._propagation import (
+    PaperProxy as PaperProxy,
     PropagationCurve as PropagationCurve,
     error_propagation as error_propagation,
+    paper_error_proxy as paper_error_proxy,
+    paper_proxy_from_spectrum as paper_proxy_from_spectrum,
     propagation_from_spectrum as propagation_from_spectrum,
 )
 from ._prune import (

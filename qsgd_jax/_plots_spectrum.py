@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._propagation import PropagationCurve
+from ._propagation import PaperProxy, PropagationCurve
 from ._spectrum import SpectralDensity
 
 
@@ -44,25 +44,40 @@ def plot_spectral_densities(
 
 
 def plot_error_propagation(
-    curves: Mapping[str, PropagationCurve], *, scale: float = 1.0, parts: bool = True, ax=None
+    curves: Mapping[str, PropagationCurve],
+    *,
+    proxies: Mapping[str, PaperProxy] | None = None,
+    scale: float = 1.0,
+    parts: bool = True,
+    shade: bool = True,
+    ax=None,
 ):
-    """$E(t)$ (solid) and its dissipative (dashed) / divergent (dotted) parts vs step $t$.
+    """$E(t)$ (solid), its parts, and the paper's proxy $E_\\text{paper}(t)$ (dash-dot) vs step $t$.
 
     Marks $t^*$ (E back to 1) with a circle and $t_c$ (divergent overtakes dissipative) with a
-    cross, per checkpoint.
+    cross, per checkpoint. For each proxy, the steps where $E_\\text{paper} < 1$ (the paper's
+    "possible quantum speedup" band, from `first_below` to `crosses_back`) are shaded in its
+    colour. A proxy whose label is also a curve's label shares that curve's colour.
 
     **Arguments:**
-    - `curves`: label → `PropagationCurve`.
-    - `scale`: multiply the curves (e.g. by the active dimension $s$ for the un-normalized mode
-      sum $\\sum_\\nu |1-\\eta\\lambda_\\nu|^t$); the line $E = 1$ is scaled too.
+    - `curves`: label → `PropagationCurve` (may be empty when only proxies are drawn).
+    - `proxies`: label → `PaperProxy` (default: none).
+    - `scale`: multiply $E(t)$ and its parts (e.g. by the active dimension $s$ for the
+      un-normalized mode sum $\\sum_\\nu |1-\\eta\\lambda_\\nu|^t$); the line $E = 1$ is scaled too.
+      The proxies are normalized over their kept modes and are never scaled.
     - `parts`: draw the two parts as well.
+    - `shade`: shade the bands where a proxy is below 1.
     - `ax`: a matplotlib Axes (default: a new figure).
 
     **Returns:** the matplotlib `Figure`.
     """
+    proxies = {} if proxies is None else proxies
+    if not curves and not proxies:
+        raise ValueError("Nothing to plot: pass at least one curve or one proxy.")
     fig, ax = _figure(ax, (6, 4))
-    for i, (label, c) in enumerate(curves.items()):
-        color = f"C{i}"
+    colors = {label: f"C{i}" for i, label in enumerate(dict.fromkeys([*curves, *proxies]))}
+    for label, c in curves.items():
+        color = colors[label]
         t = np.asarray(c.t)
         ax.plot(t, scale * np.asarray(c.total), color=color, label=f"{label}: E(t)")
         if parts:
@@ -75,10 +90,31 @@ def plot_error_propagation(
             idx = min(int(round(tc)), len(t) - 1)
             ax.plot([tc], [scale * float(c.divergent[idx])], "x", color=color,
                     label=f"{label}: t_c = {tc:.1f}")  # fmt: skip
-    ax.axhline(scale, color="k", lw=0.5)
+    for label, p in proxies.items():
+        color = colors[label]
+        t, v = np.asarray(p.t), np.asarray(p.value)
+        kept = float(p.kept_mass)
+        if not np.all(np.isfinite(v)):
+            # No mode with |eta lambda| >= a_c: the proxy is undefined; say so in the legend.
+            ax.plot([], [], "-.", color=color,
+                    label=f"{label}: E_paper undefined (no mass at |eta lambda| >= "
+                          f"{float(p.a_c):g})")  # fmt: skip
+            continue
+        ax.plot(t, v, "-.", color=color,
+                label=f"{label}: E_paper(t), a_c = {float(p.a_c):g}, N_c = {kept:.3g}")  # fmt: skip
+        if shade:
+            # The band may end beyond the horizon (crosses_back = inf): shade to the last step.
+            ax.fill_between(t, 0, 1, where=v < 1, color=color, alpha=0.12, step="mid",
+                            transform=ax.get_xaxis_transform(), lw=0)  # fmt: skip
+    if curves:
+        ax.axhline(scale, color="k", lw=0.5)
+    if proxies and (not curves or scale != 1.0):
+        ax.axhline(1.0, color="k", lw=0.5, ls="-.")
     ax.set_yscale("log")
     ax.set_xlabel("step t")
-    ax.set_ylabel("E(t)" + (" (dashed: dissipative, dotted: divergent)" if parts else ""))
-    ax.set_title("Error propagation of a linearized GD window")
+    ylabel = "E(t)" + (" (dashed: dissipative, dotted: divergent)" if parts and curves else "")
+    ax.set_ylabel(ylabel + (", E_paper(t) dash-dot" if proxies else ""))
+    ax.set_title("Error propagation of a linearized GD window"
+                 + ("\n(shaded: E_paper < 1)" if proxies and shade else ""))  # fmt: skip
     ax.legend(fontsize="small")
     return fig

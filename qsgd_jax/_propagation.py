@@ -161,3 +161,117 @@ def _curve(nodes, weights, eta, num_steps):
 def propagation_from_spectrum(density, eta: float | Scalar, *, num_steps: int = 100):
     """`error_propagation` from a `SpectralDensity`'s quadrature nodes and weights."""
     return error_propagation(density.nodes, density.weights, eta, num_steps=num_steps)
+
+
+class PaperProxy(eqx.Module):
+    """The paper's error proxy $E_\\text{paper}(t)$ on $t = 0, 1, \\dots, T$ (DESIGN §2).
+
+    **Fields:**
+    - `t`: the steps $0..T$ (float).
+    - `value`: $E_\\text{paper}(t)$, normalized over the kept modes ($E_\\text{paper}(0) = 1$);
+      NaN everywhere when no mass is kept.
+    - `kept_mass`: $N_c$, the fraction of spectral mass with $|\\eta\\lambda| \\ge a_c$
+      (the weights are normalized to sum to 1 first); 0 when nothing is kept.
+    - `first_below`: first integer $t \\ge 1$ with $E_\\text{paper}(t) < 1$ (`inf` if none by
+      $T$): where the "possible quantum speedup" band starts.
+    - `crosses_back`: first integer $t >$ `first_below` with $E_\\text{paper}(t) \\ge 1$
+      (`inf` if none by $T$, or if it never dropped below 1): where the band ends.
+    - `minimum`, `argmin`: the smallest value over $t$ and its step (NaN and 0 when nothing is
+      kept).
+    - `eta`, `a_c`: the learning rate and the cut-off on $|\\eta\\lambda|$.
+    """
+
+    t: Float[Array, " T"]
+    value: Float[Array, " T"]
+    kept_mass: Float[Array, ""]
+    first_below: Float[Array, ""]
+    crosses_back: Float[Array, ""]
+    minimum: Float[Array, ""]
+    argmin: Float[Array, ""]
+    eta: Float[Array, ""]
+    a_c: Float[Array, ""]
+
+
+def paper_error_proxy(
+    nodes: Float[Array, "..."],
+    weights: Float[Array, "..."],
+    eta: float | Scalar,
+    *,
+    a_c: float | Scalar = 0.4,
+    num_steps: int = 100,
+) -> PaperProxy:
+    """The paper's error proxy (its Eqs. 7–8): $E(t)$ restricted to the modes with $|a| \\ge a_c$.
+
+    With $a = -\\eta\\lambda$ (so $1 + a$ is the eigenvalue of $F_1 = I - \\eta H$),
+
+    $$E_\\text{paper}(t) = \\frac{1}{N_c} \\sum_{j:\\,|a_j| \\ge a_c} w_j |1 + a_j|^t,
+    \\qquad N_c = \\sum_{j:\\,|a_j| \\ge a_c} w_j .$$
+
+    The abundant near-zero modes ($|a| < a_c$) would keep $E(t)$ at 1; the proxy drops them and
+    renormalizes over the rest. As printed, the paper's formula has no $\\eta$; the cut-off is
+    taken on $|\\eta\\lambda|$ (DESIGN §2). With `a_c = 0` it is `error_propagation(...).total`.
+
+    If no mass is kept ($N_c = 0$: every $|\\eta\\lambda_j| < a_c$) the proxy is undefined: `value`
+    and `minimum` are NaN, `kept_mass` is 0, `first_below` and `crosses_back` are `inf`.
+
+    Exact when `nodes` are the eigenvalues and `weights` are all $1/s$; from SLQ it carries the
+    quadrature's accuracy. `eta` and `a_c` may be traced (`vmap` over them compiles once).
+
+    **Arguments:**
+    - `nodes`: eigenvalues or quadrature nodes $\\lambda_j$ (any shape).
+    - `weights`: their weights $w_j \\ge 0$, same shape; normalized here to sum to 1.
+    - `eta`: learning rate $\\eta > 0$.
+    - `a_c`: cut-off $a_c \\ge 0$ on $|\\eta\\lambda|$ (the paper: 0.4).
+    - `num_steps`: last step $T$ (static).
+
+    **Returns:** a `PaperProxy`.
+    """
+    if jnp.shape(nodes) != jnp.shape(weights):
+        raise ValueError(
+            f"`nodes` and `weights` must have the same shape, got {jnp.shape(nodes)} and "
+            f"{jnp.shape(weights)}."
+        )
+    check_int_range("num_steps", num_steps, 1)
+    check_positive("eta", eta)
+    check_positive("a_c", a_c, strict=False)
+    check_finite("nodes", nodes)
+    check_positive("weights", jnp.sum(weights))
+    check_positive("weights", jnp.min(weights), strict=False)
+    nodes = jnp.asarray(nodes)
+    if not jnp.issubdtype(nodes.dtype, jnp.floating):
+        nodes = nodes.astype(jnp.float32)
+    # Arrays, not Python floats, so that a new eta or a_c does not recompile.
+    eta = jnp.asarray(eta, nodes.dtype)
+    a_c = jnp.asarray(a_c, nodes.dtype)
+    return _proxy(nodes, jnp.asarray(weights), eta, a_c, num_steps)
+
+
+@eqx.filter_jit
+def _proxy(nodes, weights, eta, a_c, num_steps):
+    dtype = nodes.dtype
+    lam = jnp.ravel(nodes)
+    w = jnp.ravel(weights).astype(dtype)
+    w = w / jnp.sum(w)
+    a = -eta * lam
+    zero = jnp.zeros((), dtype)
+    kept = jnp.where(jnp.abs(a) >= a_c, w, zero)
+    t = jnp.arange(num_steps + 1, dtype=dtype)
+    growth = jnp.abs(1 + a)
+    total = jnp.sum(jnp.power(growth[None], t[:, None]) * kept[None], axis=-1)
+    # N_c is the t = 0 term of the same reduction, so that E_paper(0) is exactly 1.
+    n_c = total[0]
+    nan = jnp.full((), jnp.nan, dtype)
+    # Guarded division: the NaN comes from the `where`, not from 0/0 (no invalid-value flags).
+    value = jnp.where(n_c > 0, total / jnp.where(n_c > 0, n_c, jnp.ones((), dtype)), nan)
+    first_below = _first((value < 1) & (t >= 1), t)
+    crosses_back = _first((value >= 1) & (t > first_below), t)
+    i_min = jnp.argmin(jnp.where(n_c > 0, value, zero))
+    minimum = jnp.where(n_c > 0, value[i_min], nan)
+    return PaperProxy(t, value, n_c, first_below, crosses_back, minimum, t[i_min], eta, a_c)
+
+
+def paper_proxy_from_spectrum(
+    density, eta: float | Scalar, *, a_c: float | Scalar = 0.4, num_steps: int = 100
+) -> PaperProxy:
+    """`paper_error_proxy` from a `SpectralDensity`'s quadrature nodes and weights."""
+    return paper_error_proxy(density.nodes, density.weights, eta, a_c=a_c, num_steps=num_steps)
