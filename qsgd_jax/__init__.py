@@ -161,6 +161,8 @@ from ._resources import (
 )
 from ._spectrum import (
     SpectralDensity as SpectralDensity,
+    broaden_density as broaden_density,
+    broadening_sigma as broadening_sigma,
     hessian_operator as hessian_operator,
     hessian_spectrum as hessian_spectrum,
     lanczos_memory_bytes as lanczos_memory_bytes,
