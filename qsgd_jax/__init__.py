@@ -21,7 +21,9 @@ from ._burgers import (
     BurgersProblem as BurgersProblem,
     burgers_carleman as burgers_carleman,
     burgers_errors as burgers_errors,
+    burgers_euler as burgers_euler,
     burgers_problem as burgers_problem,
+    burgers_r_number as burgers_r_number,
     burgers_reference as burgers_reference,
 )
 from ._carleman import (
