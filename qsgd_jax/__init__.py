@@ -15,6 +15,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from ._budget import (
     ErrorBudget as ErrorBudget,
     error_budget as error_budget,
+from ._adapters import (
+    LOSSES as LOSSES,
+    EquinoxLoss as EquinoxLoss,
+    NNXLoss as NNXLoss,
+    from_equinox as from_equinox,
+    from_nnx as from_nnx,
+)
     gradient_flow as gradient_flow,
 )
 from ._burgers import (

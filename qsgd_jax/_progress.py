@@ -1,0 +1,65 @@
+"""Progress bars for the loops a user waits for (pre-training, windows, Lanczos steps, sweeps).
+
+One helper around `tqdm`, so that every long host-side loop of the library shows progress the
+same way: on stderr (stdout stays the program's output, e.g. a Markdown table), off by default
+inside library calls (a library should not print unless asked), switched on by the CLI and the
+experiments. Bars belong on host-side Python loops only, never inside jitted code and never
+around a timed benchmark region (drawing a bar costs host time).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ENV_VAR = "QSGD_JAX_PROGRESS"
+"""Environment variable that switches bars on (`1`) or off (`0`) where `enabled=None`."""
+
+
+def progress_default() -> bool:
+    """Whether bars are on when a caller passes `enabled=None`: `$QSGD_JAX_PROGRESS` (`1`/`0`),
+    else off."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    return value in ("1", "true", "yes", "on")
+
+
+def progress(
+    iterable: Iterable[T],
+    *,
+    enabled: bool | None = False,
+    desc: str | None = None,
+    total: int | None = None,
+) -> Iterable[T]:
+    """Iterate over `iterable`, drawing a `tqdm` bar on stderr when `enabled`.
+
+    **Arguments:**
+
+    - `iterable`: what to iterate over (consumed lazily, item by item).
+    - `enabled`: draw a bar (`True`), do not (`False`, the default of library calls), or follow
+      the environment variable `QSGD_JAX_PROGRESS` (`None`).
+    - `desc`: the bar's label, e.g. `"pre-training"`.
+    - `total`: the number of items, when `iterable` has no `len` (a generator).
+
+    **Returns:** an iterable over the items of `iterable`, unchanged: a `tqdm` bar, or, disabled,
+    `iterable` itself (`tqdm` is then not imported).
+    """
+    if enabled is None:
+        enabled = progress_default()
+    if not isinstance(enabled, bool):
+        raise TypeError(f"`enabled` must be True, False or None, got {enabled!r}.")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise ValueError(f"`total` must be a non-negative int or None, got {total!r}.")
+    if not enabled:
+        return iterable
+    # The plain (text) bar, not `tqdm.auto`: its notebook widget needs ipywidgets and warns
+    # without it. `dynamic_ncols` follows terminal resizes.
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, dynamic_ncols=True)
+
+
+__all__ = ["ENV_VAR", "progress", "progress_default"]
