@@ -12,9 +12,6 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from ._budget import (
-    ErrorBudget as ErrorBudget,
-    error_budget as error_budget,
 from ._adapters import (
     LOSSES as LOSSES,
     EquinoxLoss as EquinoxLoss,
@@ -22,6 +19,9 @@ from ._adapters import (
     from_equinox as from_equinox,
     from_nnx as from_nnx,
 )
+from ._budget import (
+    ErrorBudget as ErrorBudget,
+    error_budget as error_budget,
     gradient_flow as gradient_flow,
 )
 from ._burgers import (
