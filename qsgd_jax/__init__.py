@@ -5,7 +5,10 @@ The public API is re-exported here; modules whose names start with an underscore
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from ._errors import MemoryLimitError as MemoryLimitError
+from ._errors import (
+    MemoryLimitError as MemoryLimitError,
+    check_finite_tree as check_finite_tree,
+)
 
 try:
     __version__ = _version("qsgd_jax")
@@ -65,6 +68,7 @@ from ._data import (
     Batch as Batch,
     Dataset as Dataset,
     batch_at as batch_at,
+    check_labels as check_labels,
     load_cifar as load_cifar,
     load_digits as load_digits,
     load_mnist1d as load_mnist1d,
@@ -72,13 +76,24 @@ from ._data import (
     resize_images as resize_images,
     teacher_student as teacher_student,
 )
-from ._dissipation import Dissipation as Dissipation, dissipation as dissipation
+from ._dissipation import (
+    Dissipation as Dissipation,
+    dissipation as dissipation,
+    dissipation_bytes as dissipation_bytes,
+    unfolding_norm as unfolding_norm,
+)
 from ._evolve import (
     CarlemanError as CarlemanError,
     Trajectory as Trajectory,
     carleman_error as carleman_error,
     evolve as evolve,
     gd_trajectory as gd_trajectory,
+)
+from ._factored import (
+    AbstractCarlemanState as AbstractCarlemanState,
+    DenseState as DenseState,
+    FactoredState as FactoredState,
+    FactoredY as FactoredY,
 )
 from ._field import AbstractField as AbstractField, DenseField as DenseField
 from ._history import (
@@ -179,13 +194,15 @@ from ._spectrum import (
     slq_spectrum as slq_spectrum,
     stack_batches as stack_batches,
 )
-from ._status import RESULTS as RESULTS
+from ._status import RESULTS as RESULTS, NonFiniteError as NonFiniteError
 from ._sweep import (
     Grid as Grid,
     SweepResult as SweepResult,
+    check_range as check_range,
     grid as grid,
     points as points,
     sweep as sweep,
+    sweep_target as sweep_target,
 )
 from ._sweep_targets import (
     history_kappa as history_kappa,
@@ -216,6 +233,7 @@ from ._tomography import (
     shots_for_error as shots_for_error,
     tomography as tomography,
     tomography_error_bound as tomography_error_bound,
+    tomography_mean as tomography_mean,
     tomography_std as tomography_std,
 )
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss

@@ -32,6 +32,7 @@ resource table.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,14 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
 from ._condition import amplification_rounds, condition_number, target_probability
 from ._dissipation import Dissipation, dissipation
-from ._errors import check_int_range, check_memory, check_positive, is_concrete
+from ._errors import (
+    check_int_range,
+    check_memory,
+    check_positive,
+    default_memory_limit,
+    is_concrete,
+)
+from ._factored import AbstractCarlemanState, DenseState, FactoredState, FactoredY, as_state
 from ._field import DenseField
 from ._history import history_system
 from ._loss_model import ActiveSet, LossField, dense_field
@@ -67,12 +75,18 @@ _DENSE_KAPPA = 1500  # history systems up to this many rows get an exact SVD
 class WindowStatus(eqx.Enumeration):
     """Outcome of a window. `WindowStatus[s]` is the message of a concrete status `s`."""
 
-    successful = "The window stayed bounded; its output was read out."
+    successful = "The window stayed bounded and close to exact GD; its output was read out."
     non_dissipative = (
         "The window is not dissipative: the norm of the Carleman state blew up (non-finite, or "
         "above `divergence_factor` x max(||theta_bar||, 1)); its output is NaN, not a result. "
         "Lower the learning rate (dissipation needs 0 < eta*lambda < 2 for every Hessian "
         "eigenvalue of the active set) or shorten the window."
+    )
+    error_growth = (
+        "The window diverged from exact GD: its error ||y1(t) - u_GD(t)|| grew above "
+        "`max_relative_error` x ||u_GD(t)||, so the simulated quantum run no longer follows the "
+        "training dynamics (typically rho(F1) > 1: some eta*lambda outside (0, 2)); its output "
+        "is NaN, not a result. Lower the learning rate or shorten the window."
     )
 
 
@@ -101,6 +115,13 @@ class WindowConfig(eqx.Module):
     - `kappa_iters`: Lanczos iterations of the matrix-free $\\kappa$ estimate.
     - `divergence_factor`: $\\lVert y_1\\rVert$ above this times $\\max(\\lVert\\bar\\theta\\rVert,
       1)$ counts as divergence.
+    - `max_relative_error`: with `diagnostics`, a total error above this times
+      $\\lVert u^{\\mathrm{GD}}_t\\rVert$ at any step counts as divergence (default 1: the
+      window is further from exact GD than GD moved).
+    - `state`: how the Carleman state is stored: "dense" (blocks $y_j$, any order and form,
+      $s^N$ memory), "factored" (order $\\le 2$, discrete form, $y_2 = AB^\\top$ of rank
+      $\\le 2T_q$: any model size), "auto" (dense where it fits in memory, else factored), or a
+      state value such as `FactoredState(max_rank=16)` (compression).
     - `memory_limit`: bytes allowed for the Carleman state / dense Taylor models.
     """
 
@@ -121,6 +142,8 @@ class WindowConfig(eqx.Module):
     keep_trajectory: bool = eqx.field(static=True)
     kappa_iters: int = eqx.field(static=True)
     divergence_factor: float = eqx.field(static=True)
+    max_relative_error: float = eqx.field(static=True)
+    state: AbstractCarlemanState | str = eqx.field(static=True)
     memory_limit: int | None = eqx.field(static=True)
 
     def __init__(self, eta, num_steps: int, *, degree: int = 1, order=1,
@@ -129,6 +152,7 @@ class WindowConfig(eqx.Module):
                  idle: int | None = None, diagnostics: bool = True, history: bool = True,
                  keep_trajectory: bool = False,
                  kappa_iters: int = 32, divergence_factor: float = 1e3,
+                 max_relative_error: float = 1.0, state="dense",
                  memory_limit: int | None = None):  # fmt: skip
         check_positive("eta", eta)
         check_int_range("num_steps", num_steps, 1)
@@ -149,6 +173,10 @@ class WindowConfig(eqx.Module):
         check_int_range("segments", segments, 1)
         check_int_range("kappa_iters", kappa_iters, 1)
         check_positive("divergence_factor", divergence_factor)
+        check_positive("max_relative_error", max_relative_error)
+        state = as_state(state)
+        if not isinstance(state, str):
+            state.check(max_order=int(max_order), form=form)
         self.eta = jnp.asarray(eta)
         self.shots = jnp.asarray(shots, jnp.result_type(float))
         self.order = jnp.asarray(order, jnp.int32)
@@ -159,6 +187,9 @@ class WindowConfig(eqx.Module):
         self.diagnostics, self.history = bool(diagnostics), bool(history)
         self.keep_trajectory = bool(keep_trajectory)
         self.kappa_iters, self.divergence_factor = int(kappa_iters), float(divergence_factor)
+        self.max_relative_error, self.state = float(max_relative_error), state
+        if memory_limit is not None:
+            check_int_range("memory_limit", memory_limit, 1)
         self.memory_limit = memory_limit
 
 
@@ -174,7 +205,13 @@ class WindowReport(eqx.Module):
     u^{\\mathrm{GD}}_{T_q}\\rVert$); `dissipation` at the window start; `kappa`, `sigma_max`,
     `sigma_min`, `target_probability` $P$, `amplification_rounds` of the history system;
     `window_runs` (tomography samples + norm-estimation runs); `diverged_step` (first step at
-    which the norms blew up, $-1$ if none) and `status`; `y1` ($y_1(t)$ when kept).
+    which the norms blew up or the error outgrew `max_relative_error`, $-1$ if none) and
+    `status`; `y1` ($y_1(t)$ when kept); `compression_error` (cumulative Frobenius norm of
+    what a compressing factored state dropped, 0 otherwise); `state` ("dense" or "factored"),
+    `state_bytes` (bytes of the stored Carleman state) and `dense_state_bytes` (what the dense
+    state of the same order would need); `kappa_scope` ("full": $\\kappa$ and $P$ of the whole
+    Carleman history system, or "order-1 block": of its $(y_0, y_1)$ block, when the full
+    Carleman space does not fit, i.e. with the factored state).
     """
 
     model_error: Float[Array, " T1"]
@@ -196,6 +233,7 @@ class WindowReport(eqx.Module):
     diverged_step: Int[Array, ""]
     status: WindowStatus
     y1: Float[Array, "T1 s"] | None
+    compression_error: Float[Array, " T1"]
     num_steps: int = eqx.field(static=True)
     active_size: int = eqx.field(static=True)
     num_params: int = eqx.field(static=True)
@@ -203,6 +241,10 @@ class WindowReport(eqx.Module):
     form: str = eqx.field(static=True)
     history_size: int = eqx.field(static=True)
     history_qubits: int = eqx.field(static=True)
+    state: str = eqx.field(static=True)
+    state_bytes: int = eqx.field(static=True)
+    dense_state_bytes: int = eqx.field(static=True)
+    kappa_scope: str = eqx.field(static=True)
 
     def relative(self) -> dict[str, Float[Array, " T1"]]:
         """Each per-step term divided by $\\lVert u^{\\mathrm{GD}}_t\\rVert$ (1 where it is 0)."""
@@ -215,11 +257,14 @@ class WindowReport(eqx.Module):
         """Raise `RuntimeError` (with the step) if the window diverged; else return `self`."""
         steps = np.ravel(np.asarray(self.diverged_step))
         if np.any(steps >= 0):
-            first = int(steps[steps >= 0][0])
+            i = int(np.flatnonzero(steps >= 0)[0])
+            code = np.ravel(np.asarray(self.status._value))[i]
+            why = WindowStatus.error_growth
+            if code == WindowStatus.non_dissipative._value:
+                why = WindowStatus.non_dissipative
             raise RuntimeError(
-                f"Quantum window diverged at step {first} of {self.num_steps} (first of "
-                f"{int(np.sum(steps >= 0))} of {steps.size} windows). "
-                f"{WindowStatus[WindowStatus.non_dissipative]}"
+                f"Quantum window diverged at step {int(steps[i])} of {self.num_steps} (first of "
+                f"{int(np.sum(steps >= 0))} of {steps.size} windows). {WindowStatus[why]}"
             )
         return self
 
@@ -231,7 +276,8 @@ class WindowReport(eqx.Module):
             kappa=max(float(self.kappa), 1.0), target_probability=float(self.target_probability),
             eps=eps, n=self.active_size, order=self.max_order, num_steps=self.num_steps,
             idle=self.history_size // carleman_dim(self.active_size, self.max_order)
-            - self.num_steps - 1, samples=max(float(self.window_runs), 1.0),
+            - self.num_steps - 1,
+            samples=max(float(self.window_runs), 1.0),
             classical_flops_total=classical_flops_total, **kwargs,
         )  # fmt: skip
 
@@ -245,7 +291,9 @@ class WindowReport(eqx.Module):
             amplification_rounds=float(self.amplification_rounds),
             window_runs=float(self.window_runs), diverged_step=int(self.diverged_step),
             status=WindowStatus[self.status], num_steps=self.num_steps, form=self.form,
-            active_size=self.active_size, history_size=self.history_size,
+            active_size=self.active_size, history_size=self.history_size, state=self.state,
+            state_bytes=self.state_bytes, dense_state_bytes=self.dense_state_bytes,
+            kappa_scope=self.kappa_scope, compression_error=float(self.compression_error[-1]),
         )  # fmt: skip
         if self.dissipation is not None:
             out["spectral_radius"] = float(self.dissipation.spectral_radius)
@@ -272,15 +320,20 @@ class _Steps(eqx.Module):
             return self.batches
         return jax.tree_util.tree_map(lambda x: x[t], self.batches)
 
-    def field(self, t):
-        if self.fields is None:
-            return LossField(self.loss_fn, self.active, self.batch(t), 1)
+    def field(self, t, degree: int | None = None):
+        """Step `t`'s Taylor model: dense (small s, degree 2) or matrix-free (`LossField`)."""
+        if self.fields is None or degree == 1:
+            degree = self.config.degree if degree is None else degree
+            return LossField(self.loss_fn, self.active, self.batch(t), degree)
         if self.config.batching == "full":
             return self.fields
         return jax.tree_util.tree_map(lambda x: x[t], self.fields)
 
-    def operator(self, field) -> CarlemanOperator:
+    def operator(self, field, order1: bool = False) -> CarlemanOperator:
         cfg = self.config
+        if order1:  # the (y0, y1) block of the discrete lift
+            return CarlemanOperator(PolynomialMap(field, self.eta), jnp.ones((), jnp.int32), 1,
+                                    "discrete")  # fmt: skip
         form = "euler" if cfg.form == "taylor" else cfg.form
         return CarlemanOperator(PolynomialMap(field, self.eta), cfg.order, cfg.max_order, form)
 
@@ -297,8 +350,11 @@ class _Steps(eqx.Module):
             v = _taylor_apply(op.flat_matvec, v, h, order, terms)
         return op.unflatten(v)
 
-    def flat_step(self, t, x):
+    def flat_step(self, t, x, order1: bool = False):
         """$M_t x$ on flat Carleman states, $t = 1..T_q$ (the history system's maps)."""
+        if order1:
+            op = self.operator(self.field(t - 1, degree=1), order1=True)
+            return op.flatten(op.step(op.unflatten(x)))
         op = self.operator(self.field(t - 1))
         return op.flatten(self.advance(op, op.unflatten(x)))
 
@@ -324,8 +380,10 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     active = ActiveSet(base, index, unravel)
     s, T, cfg = index.shape[0], config.num_steps, config
     eta = config.eta.astype(dtype)
+    state = cfg.state
+    factored = isinstance(state, FactoredState)
     fields = None
-    if cfg.degree == 2:
+    if cfg.degree == 2 and not factored:
         make = lambda b: dense_field(loss_fn, active, b)  # noqa: E731
         fields = make(batches) if cfg.batching == "full" else jax.vmap(make)(batches)
     st = _Steps(loss_fn, active, batches, fields, eta, cfg)
@@ -333,49 +391,79 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     zero_u = jnp.zeros((s,), dtype)
     k_read, k_diss, k_kappa = jax.random.split(key, 3)
 
+    def y1_of(Y):
+        return Y.y1 if factored else Y[1]
+
+    def norms_of(Y):
+        if factored:
+            norms = jnp.stack([jnp.ones((), dtype), _norm(Y.y1), Y.y2_norm()])
+            return norms[: cfg.max_order + 1]
+        return jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in Y])
+
     def body(carry, t):
         Y, u_gd, u_poly, u_flow, Y_ref = carry
         field = st.field(t)
-        op = st.operator(field)
-        Y = st.advance(op, Y)
-        out = {"norms": jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in Y])}
+        if factored:
+            Y = state.step(PolynomialMap(field, eta), cfg.order, Y)
+        else:
+            op = st.operator(field)
+            Y = st.advance(op, Y)
+        y1 = y1_of(Y)
+        out = {"norms": norms_of(Y)}
+        if factored:
+            out["dropped"] = Y.dropped
         if cfg.keep_trajectory:
-            out["y1"] = Y[1]
+            out["y1"] = y1
         if cfg.diagnostics:
             batch = st.batch(t)
             grad = jax.grad(lambda u: loss_fn(active.embed(u), batch))(u_gd)
             u_gd = u_gd - eta * grad
             u_poly = u_poly + eta * field(u_poly)
             out["model"] = _norm(u_poly - u_gd)
-            out["total"] = _norm(Y[1] - u_gd)
+            out["total"] = _norm(y1 - u_gd)
             out["gd"] = _norm(u_gd)
             if cfg.form == "taylor":
                 u_flow = _rk4_flow(field, u_flow, eta)
                 Y_ref = st.advance(op, Y_ref, cfg.taylor_order + _REF_EXTRA)
-                out["taylor"] = _norm(Y[1] - Y_ref[1])
+                out["taylor"] = _norm(y1 - Y_ref[1])
                 out["carleman"] = _norm(Y_ref[1] - u_flow)
                 out["time"] = _norm(u_flow - u_poly)
             else:
-                out["carleman"] = _norm(Y[1] - u_poly)
+                out["carleman"] = _norm(y1 - u_poly)
         return (Y, u_gd, u_poly, u_flow, Y_ref), out
 
-    op0 = st.operator(st.field(0)) if cfg.diagnostics else None
-    Y0 = tuple(
-        jnp.ones((), dtype) if j == 0 else jnp.zeros((s,) * j, dtype)
-        for j in range(cfg.max_order + 1)
-    )
-    carry = (Y0, zero_u, zero_u, zero_u, Y0)
+    if factored:
+        Y0 = state.init(s, T, dtype)
+    else:
+        Y0 = tuple(
+            jnp.ones((), dtype) if j == 0 else jnp.zeros((s,) * j, dtype)
+            for j in range(cfg.max_order + 1)
+        )
+    carry = (Y0, zero_u, zero_u, zero_u, None if factored else Y0)
     (Y, u_gd, *_), out = jax.lax.scan(body, carry, jnp.arange(T))
     norms0 = jnp.zeros((cfg.max_order + 1,), dtype).at[0].set(1)
     norms = jnp.concatenate([norms0[None], out["norms"]])
 
-    # Divergence: non-finite blocks, or y1 far beyond the scale of the upload point.
+    # Divergence: non-finite blocks, y1 far beyond the scale of the upload point, or (with
+    # diagnostics) an error that outgrew the GD displacement itself.
     scale = jnp.maximum(jnp.linalg.norm(base), jnp.ones((), dtype))
-    bad = ~jnp.all(jnp.isfinite(norms), axis=1) | (norms[:, 1] > cfg.divergence_factor * scale)
+    blown = ~jnp.all(jnp.isfinite(norms), axis=1) | (norms[:, 1] > cfg.divergence_factor * scale)
+    astray = jnp.zeros_like(blown)
+    if cfg.diagnostics:
+        total, gd = out["total"], out["gd"]
+        grew = ~jnp.isfinite(total) | (total > cfg.max_relative_error * gd)
+        astray = jnp.concatenate([jnp.zeros((1,), bool), grew])
+    bad = blown | astray
     diverged = jnp.any(bad)
     step = jnp.where(diverged, jnp.argmax(bad), -1).astype(jnp.int32)
+    first_blown = jnp.any(blown & (jnp.cumsum(bad) == 1))
+    status = WindowStatus.where(
+        diverged,
+        WindowStatus.where(first_blown, WindowStatus.non_dissipative, WindowStatus.error_growth),
+        WindowStatus.successful,
+    )
 
-    y1 = Y[1]
+    y1 = y1_of(Y)
     if cfg.readout == "exact":
         u_hat, runs = y1, jnp.zeros((), dtype)
     elif cfg.readout == "gaussian":
@@ -394,15 +482,21 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         return jnp.concatenate([jnp.zeros((1,), dtype), out[name]])
 
     d = carleman_dim(s, cfg.max_order)
+    # The factored state never holds the full Carleman space: kappa of its (y0, y1) block.
+    d_kappa = carleman_dim(s, 1) if factored else d
     diss, kap = None, (nan, nan, nan, nan)
     if cfg.diagnostics:
-        diss = dissipation(op0.poly, method="auto", lanczos_depth=min(64, s), key=k_diss)
+        # rho(F1) needs only the linear part; a matrix-free degree-2 field would be densified.
+        poly0 = PolynomialMap(st.field(0, degree=1 if factored else None), eta)
+        diss = dissipation(poly0, method="auto", lanczos_depth=min(64, s), key=k_diss)
     if cfg.diagnostics and cfg.history:
-        L = history_system(lambda t, x: st.flat_step(t, x), T, cfg.idle, kind="function", dim=d)
+        L = history_system(lambda t, x: st.flat_step(t, x, order1=factored), T, cfg.idle,
+                           kind="function", dim=d_kappa)  # fmt: skip
         method = "dense" if L.size <= _DENSE_KAPPA else "lanczos"
         est = condition_number(L, method=method, num_iters=min(cfg.kappa_iters, L.size),
                                dtype=dtype, key=k_kappa)  # fmt: skip
-        x = L.solve(L.rhs(op0.flatten(Y0)))
+        x0 = jnp.zeros((d_kappa,), dtype).at[0].set(1)  # the lift of u0 = 0
+        x = L.solve(L.rhs(x0))
         P = target_probability(L, x, slice(1, 1 + s))
         kap = (est.kappa, est.sigma_max, est.sigma_min, P)
     y1s = None
@@ -416,12 +510,15 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         final_error=_norm(u_hat - u_gd) if cfg.diagnostics else nan,
         dissipation=diss, kappa=kap[0], sigma_max=kap[1], sigma_min=kap[2],
         target_probability=kap[3], amplification_rounds=amplification_rounds(kap[3]),
-        window_runs=runs, diverged_step=step,
-        status=WindowStatus.where(diverged, WindowStatus.non_dissipative,
-                                  WindowStatus.successful),
-        y1=y1s, num_steps=T, active_size=s, num_params=flat.shape[0], max_order=cfg.max_order,
+        window_runs=runs, diverged_step=step, status=status, y1=y1s,
+        compression_error=series("dropped") if factored else jnp.zeros((T + 1,), dtype),
+        num_steps=T, active_size=s, num_params=flat.shape[0], max_order=cfg.max_order,
         form=cfg.form, history_size=(T + cfg.idle + 1) * d,
         history_qubits=_clog2(T + cfg.idle + 1) + _clog2(d),
+        state="factored" if factored else "dense",
+        state_bytes=state.state_bytes(s, cfg.max_order, T, jnp.dtype(dtype).itemsize),
+        dense_state_bytes=carleman_bytes(s, cfg.max_order, jnp.dtype(dtype).itemsize),
+        kappa_scope="order-1 block" if factored else "full",
     )  # fmt: skip
     return theta_hat, report
 
@@ -456,22 +553,67 @@ def check_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -
                 f"but the window has T_q = config.num_steps = {config.num_steps} steps; pass at "
                 "least one batch per step, or batching='full' for full-batch GD."
             )
-    s = int(index.shape[0])
-    itemsize = jnp.dtype(ravel_pytree(params)[0].dtype).itemsize
-    mx = config.max_order
+
+
+def _dense_needs(s: int, p: int, itemsize: int, config: WindowConfig) -> list[tuple[str, int]]:
+    """(what, bytes) of every large allocation of a dense-state window."""
+    mx, needs = config.max_order, []
     if mx > 1:
-        check_memory(
-            f"A Carleman state of order N = {mx} over the active set s = {s} (dimension "
-            f"{carleman_dim(s, mx):,}; order N needs s^N entries)",
-            2 * carleman_bytes(s, mx, itemsize), config.memory_limit,
-        )  # fmt: skip
+        needs.append((f"A Carleman state of order N = {mx} over the active set s = {s} "
+                      f"(dimension {carleman_dim(s, mx):,}; order N needs s^N entries)",
+                      2 * carleman_bytes(s, mx, itemsize)))  # fmt: skip
     if config.degree == 2:
         copies = 1 if config.batching == "full" else config.num_steps
-        check_memory(
-            f"Dense degree-2 Taylor models (g, H, T) of {copies} step(s) on s = {s} active "
-            f"parameters (s^3 = {s**3:,} entries each)", 2 * copies * s**3 * itemsize,
-            config.memory_limit,
-        )  # fmt: skip
+        needs.append((f"Dense degree-2 Taylor models (g, H, T) of {copies} step(s) on s = {s} "
+                      f"active parameters (s^3 = {s**3:,} entries each)",
+                      2 * copies * s**3 * itemsize))  # fmt: skip
+    return needs
+
+
+def _factored_needs(s: int, p: int, itemsize: int, config, state) -> list[tuple[str, int]]:
+    r = state.width(config.num_steps)
+    return [(f"A factored order-2 Carleman state (s = {s}, rank {r}) and its batch of {2 * r + 1}"
+             f" Hessian-vector products over {p:,} parameters",
+             3 * state.state_bytes(s, 2, config.num_steps, itemsize)
+             + 4 * (2 * r + 1) * p * itemsize)]  # fmt: skip
+
+
+def resolve_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -> WindowConfig:
+    """Raise, before any work, for batches too short or a state too large for memory; return
+    `config` with `state="auto"` resolved (dense where it fits, else factored)."""
+    check_window(params, index, batches, config)
+    s = int(index.shape[0])
+    flat = ravel_pytree(params)[0]
+    p, itemsize = int(flat.shape[0]), jnp.dtype(flat.dtype).itemsize
+    limit = default_memory_limit() if config.memory_limit is None else config.memory_limit
+    state = config.state
+    if isinstance(state, str):  # "auto"
+        dense_ok = all(b <= limit for _, b in _dense_needs(s, p, itemsize, config))
+        can_factor = config.max_order <= 2 and config.form == "discrete"
+        state = DenseState() if dense_ok or not can_factor else FactoredState()
+    if isinstance(state, FactoredState):
+        needs = _factored_needs(s, p, itemsize, config, state)
+    else:
+        needs = _dense_needs(s, p, itemsize, config)
+    for what, nbytes in needs:
+        check_memory(what, nbytes, limit)
+    return dataclasses.replace(config, state=state)
+
+
+def check_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -> None:
+    """Raise, before any work, for batches that do not fit the window."""
+    leaves = jax.tree_util.tree_leaves(batches)
+    if not leaves:
+        raise ValueError("`batches` is empty; pass the window's batch(es).")
+    if config.batching == "sgd":
+        lengths = {int(jnp.shape(x)[0]) if jnp.ndim(x) else 0 for x in leaves}
+        nb = min(lengths)
+        if len(lengths) != 1 or nb < config.num_steps:
+            raise ValueError(
+                f"`batches` holds {nb} batches (leading axis of every leaf: {sorted(lengths)}) "
+                f"but the window has T_q = config.num_steps = {config.num_steps} steps; pass at "
+                "least one batch per step, or batching='full' for full-batch GD."
+            )
 
 
 def quantum_window(
@@ -501,7 +643,7 @@ def quantum_window(
     $\\hat\\theta$ is NaN.
     """
     index = window_index(params, mask)
-    check_window(params, index, batches, config)
+    config = resolve_window(params, index, batches, config)
     if config.batching == "sgd":
         batches = jax.tree_util.tree_map(lambda x: x[: config.num_steps], batches)
     params_hat, report = _window_core(loss_fn, params, index, batches, config, key)
