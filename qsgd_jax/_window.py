@@ -53,7 +53,7 @@ from ._errors import (
     default_memory_limit,
     is_concrete,
 )
-from ._factored import AbstractCarlemanState, DenseState, FactoredState, FactoredY, as_state
+from ._factored import AbstractCarlemanState, DenseState, FactoredState, as_state
 from ._field import DenseField
 from ._history import history_system
 from ._loss_model import ActiveSet, LossField, dense_field
@@ -537,22 +537,6 @@ def window_index(params: PyTree, mask: PyTree) -> Int[Array, " s"]:
         )
     m = np.concatenate([np.ravel(np.asarray(x)) for x in jax.tree_util.tree_leaves(mask)])
     return jnp.asarray(np.flatnonzero(m), jnp.int32)
-
-
-def check_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -> None:
-    """Raise, before any work, for batches too short, or a state too large for memory."""
-    leaves = jax.tree_util.tree_leaves(batches)
-    if not leaves:
-        raise ValueError("`batches` is empty; pass the window's batch(es).")
-    if config.batching == "sgd":
-        lengths = {int(jnp.shape(x)[0]) if jnp.ndim(x) else 0 for x in leaves}
-        nb = min(lengths)
-        if len(lengths) != 1 or nb < config.num_steps:
-            raise ValueError(
-                f"`batches` holds {nb} batches (leading axis of every leaf: {sorted(lengths)}) "
-                f"but the window has T_q = config.num_steps = {config.num_steps} steps; pass at "
-                "least one batch per step, or batching='full' for full-batch GD."
-            )
 
 
 def _dense_needs(s: int, p: int, itemsize: int, config: WindowConfig) -> list[tuple[str, int]]:
