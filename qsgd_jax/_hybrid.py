@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,9 @@ class HybridResult(eqx.Module):
     `in_window` (step $t$ lies inside a quantum window; the hybrid iterate there is the exact
     Carleman $y_1(t)$, observable only after read-out at the window's end); `windows` (one
     JSON-able dict per window: start, length, why, error figures); `params_sgd`,
-    `params_hybrid` (final parameters); `mask`.
+    `params_hybrid` (final parameters); `mask`; `fallbacks` (the windows that were flagged
+    as diverging and replaced by classical SGD steps: one dict each, with the start, the
+    length and the window's error message; also warned about when they happen).
     """
 
     sgd: dict[str, Array]
@@ -93,6 +96,7 @@ class HybridResult(eqx.Module):
     mask: PyTree
     windows: tuple = eqx.field(static=True)
     pretrain_seconds: float = eqx.field(static=True)
+    fallbacks: tuple = eqx.field(static=True, default=())
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary: final metrics of both runs, distance, times, windows."""
@@ -104,6 +108,7 @@ class HybridResult(eqx.Module):
             "hybrid_seconds": float(self.hybrid_time[-1]),
             "pretrain_seconds": self.pretrain_seconds,
             "windows": list(self.windows),
+            "fallbacks": list(self.fallbacks),
         }
         json.dumps(out)  # keep it JSON-able
         return out
@@ -203,7 +208,7 @@ def hybrid_run(
     ev = jax.jit(jax.vmap(lambda f: evaluate(unravel(f))))
     p_sgd, s_sgd, p_hyb, s_hyb = params, opt.init(params), params, opt.init(params)
     traj_sgd, traj_hyb, t_sgd, t_hyb, inwin = [flat0[None]], [flat0[None]], [0.0], [0.0], [False]
-    windows, step, done = [], 0, 0
+    windows, fallbacks, step, done = [], [], 0, 0
 
     def classical(n, tag=""):
         nonlocal p_hyb, s_hyb
@@ -229,7 +234,17 @@ def hybrid_run(
                     p_new, rep = quantum_window(loss_fn, p_hyb, mask, batches, wcfg, k_read)
                     jax.block_until_ready(p_new)
                 except RuntimeError as e:  # diverged: reported, classical steps instead
-                    windows.append({"start": step, "length": 0, "why": why, "error": str(e)})
+                    note = {"start": step, "length": length, "error": str(e),
+                            "instead": f"{length} classical SGD steps"}  # fmt: skip
+                    windows.append({"start": step, "length": 0, "why": why, "error": str(e),
+                                    "fallback": note["instead"]})  # fmt: skip
+                    fallbacks.append(note)
+                    warnings.warn(
+                        f"hybrid_run: the quantum window at step {step} was flagged and "
+                        f"replaced by {length} classical SGD steps. {e}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                     classical(length)
                     step, done = step + length, done + 1
                     continue
@@ -268,7 +283,7 @@ def hybrid_run(
         sgd=ev(A), hybrid=ev(B), distance=jnp.linalg.norm(A - B, axis=1),
         sgd_time=jnp.asarray(t_sgd), hybrid_time=jnp.asarray(t_hyb),
         in_window=jnp.asarray(inwin), params_sgd=p_sgd, params_hybrid=p_hyb, mask=mask,
-        windows=tuple(windows), pretrain_seconds=pre_s,
+        windows=tuple(windows), pretrain_seconds=pre_s, fallbacks=tuple(fallbacks),
     )  # fmt: skip
 
 
