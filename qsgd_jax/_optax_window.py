@@ -4,23 +4,27 @@ The transform buffers the mini-batch of every call. For $T_q - 1$ calls it retur
 updates (the parameters sit in the quantum computer); at the $T_q$-th call it runs
 `quantum_window` from the parameters of the window start over the $T_q$ buffered batches and
 returns $\\hat\\theta - \\theta$, so after every $T_q$ steps the parameters are the downloaded
-$\\hat\\theta$. The incoming gradients are ignored: the window takes its own from `loss_fn`.
+$\\hat\\theta$. The incoming gradients are ignored: the window takes its own derivatives of the
+loss.
 
-Example:
+Like optax's line searches, the transform receives the objective at update time:
+`update(updates, state, params, value_fn=loss_fn, batch=batch)`, where
+`loss_fn(params, batch) -> scalar` is pure. Its learning rate $\\eta$ is a hyperparameter in the
+optax sense, so `optax.inject_hyperparams` can schedule it (or pass a schedule directly, which
+does the same): window $k$ runs with the learning rate of its first step, `schedule(k T_q)`.
+
+Example (a plain optax loop with a learning-rate schedule; see the documentation's how-to):
 
 ```python
-import optax, jax
-from qsgd_jax._optax_window import quantum_window_optimizer
-from qsgd_jax._window import WindowConfig
-
-opt = quantum_window_optimizer(model.loss_fn, mask, WindowConfig(0.1, 5, readout="sample",
-                               shots=10_000, diagnostics=False), example_batch, jax.random.key(0))
+schedule = optax.exponential_decay(0.1, transition_steps=10, decay_rate=0.5)
+opt = optax.inject_hyperparams(qj.quantum_window_optimizer)(
+    learning_rate=schedule, config=qj.WindowConfig(0.1, 5, diagnostics=False),
+    mask=mask, example_batch=first_batch, key=jax.random.key(0))
 state = opt.init(params)
 
 @jax.jit
 def step(params, state, batch):
-    grads = jax.grad(model.loss_fn)(params, batch)      # unused by the window, kept for optax
-    updates, state = opt.update(grads, state, params, batch=batch)
+    updates, state = opt.update(zeros, state, params, value_fn=model.loss_fn, batch=batch)
     return optax.apply_updates(params, updates), state
 ```
 
@@ -33,31 +37,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
+from ._errors import check_positive
 from ._window import WindowConfig, quantum_window, window_index
 
 
 class QuantumWindowState(NamedTuple):
     """State: `count` (calls into the current window), `start` (parameters at its start),
-    `buffer` (its batches, leading axis $T_q$), `key`, `windows` (windows run) and
-    `diverged_step` (of the last diverged window, $-1$ if none)."""
+    `buffer` (its batches, leading axis $T_q$), `eta` (the learning rate at its start), `key`,
+    `windows` (windows run) and `diverged_step` (of the last diverged window, $-1$ if none)."""
 
     count: Array
     start: PyTree
     buffer: PyTree
+    eta: Array
     key: Array
     windows: Array
     diverged_step: Array
 
 
 def quantum_window_optimizer(
-    loss_fn: Callable[[PyTree, Any], Array],
+    learning_rate: float | Array | Callable[[Array], Array],
+    config: Any,
     mask: PyTree,
-    config: WindowConfig,
     example_batch: PyTree,
     key: PRNGKeyArray,
 ) -> optax.GradientTransformationExtraArgs:
@@ -65,16 +72,34 @@ def quantum_window_optimizer(
 
     **Arguments:**
 
-    - `loss_fn`: pure `loss_fn(params, batch) -> scalar`.
+    - `learning_rate`: $\\eta > 0$, or an optax schedule `step -> eta` (the transform is then
+      wrapped in `optax.inject_hyperparams`, and `state.hyperparams["learning_rate"]` is the
+      current value). Window $k$ uses the value at its first step. It replaces `config.eta`.
+    - `config`: the `WindowConfig` ($T_q$, form, read-out, ...; `batching` must be "sgd").
     - `mask`: concrete bool pytree of the active set (pruned entries stay 0).
-    - `config`: the `WindowConfig` ($\\eta$, $T_q$, form, read-out; `batching` must be "sgd").
     - `example_batch`: a batch with the shapes of those passed to `update` (sizes the buffer).
     - `key`: PRNG key; window $k$ reads out with `fold_in(key, k)`.
 
-    **Returns:** the transform; call `update(grads, state, params, batch=batch)`.
+    **Returns:** the transform. Call `update(updates, state, params, value_fn=loss_fn,
+    batch=batch)` with the pure `loss_fn(params, batch) -> scalar` and the step's batch;
+    `updates` (e.g. the gradients) are ignored and may be zeros.
     """
+    if callable(learning_rate):
+        return optax.inject_hyperparams(quantum_window_optimizer)(
+            learning_rate=learning_rate,
+            config=config,
+            mask=mask,
+            example_batch=example_batch,
+            key=key,
+        )
+    if not isinstance(config, WindowConfig):
+        raise TypeError(f"`config` must be a `WindowConfig`, got {type(config).__name__}.")
+    check_positive("learning_rate", learning_rate)
     if config.batching != "sgd":
-        raise ValueError("`config.batching` must be 'sgd': the transform sees one batch a call.")
+        raise ValueError(
+            f"`config.batching` must be 'sgd', got {config.batching!r}: the transform sees one "
+            "batch per call."
+        )
     T = config.num_steps
 
     def init_fn(params):
@@ -83,22 +108,27 @@ def quantum_window_optimizer(
             lambda b: jnp.zeros((T, *jnp.shape(b)), jnp.asarray(b).dtype), example_batch
         )
         zero = jnp.zeros((), jnp.int32)
-        return QuantumWindowState(zero, params, buffer, key, zero, zero - 1)
+        eta = jnp.asarray(learning_rate, config.eta.dtype)
+        return QuantumWindowState(zero, params, buffer, eta, key, zero, zero - 1)
 
-    def update_fn(updates, state, params=None, *, batch=None, **extra_args):
+    def update_fn(updates, state, params=None, *, value_fn=None, batch=None, **extra_args):
         del updates, extra_args
-        if params is None or batch is None:
-            raise ValueError("`update` needs `params` and the step's `batch=`.")
-        start = jax.tree_util.tree_map(
-            lambda s, p: jnp.where(state.count == 0, p, s), state.start, params
-        )
+        if params is None or batch is None or value_fn is None:
+            raise ValueError(
+                "`update` needs `params`, the loss as `value_fn=` (pure `value_fn(params, "
+                "batch) -> scalar`) and the step's `batch=`."
+            )
+        first = state.count == 0
+        start = jax.tree_util.tree_map(lambda s, p: jnp.where(first, p, s), state.start, params)
+        eta = jnp.where(first, jnp.asarray(learning_rate, state.eta.dtype), state.eta)
         buffer = jax.tree_util.tree_map(
             lambda buf, b: buf.at[state.count].set(b), state.buffer, batch
         )
 
         def run(_):
             k = jax.random.fold_in(state.key, state.windows)
-            p_hat, rep = quantum_window(loss_fn, start, mask, buffer, config, k)
+            cfg = eqx.tree_at(lambda c: c.eta, config, eta)
+            p_hat, rep = quantum_window(value_fn, start, mask, buffer, cfg, k)
             ok = rep.diverged_step < 0
             delta = jax.tree_util.tree_map(
                 lambda a, p: jnp.where(ok, a - p, jnp.zeros_like(p)), p_hat, params
@@ -114,6 +144,7 @@ def quantum_window_optimizer(
             count=jnp.where(last, 0, state.count + 1).astype(jnp.int32),
             start=start,
             buffer=buffer,
+            eta=eta,
             key=state.key,
             windows=state.windows + last.astype(jnp.int32),
             diverged_step=diverged.astype(jnp.int32),

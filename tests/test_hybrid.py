@@ -1,19 +1,18 @@
-"""The pipeline end to end: hybrid quantum-window training vs optax SGD, and the optax entry."""
+"""The pipeline end to end: hybrid quantum-window training vs optax SGD (the optax-facing window
+is tested in test_optax.py)."""
 
 import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from qsgd_jax._data import Batch, load_digits, make_batches
+from qsgd_jax._data import load_digits
 from qsgd_jax._hybrid import HybridConfig, early_late, hybrid_run, model_evaluate, plot_hybrid
 from qsgd_jax._models import make_mlp
-from qsgd_jax._optax_window import quantum_window_optimizer
-from qsgd_jax._prune import apply_mask, prune_mask
-from qsgd_jax._window import WindowConfig, quantum_window
+from qsgd_jax._prune import prune_mask
+from qsgd_jax._window import WindowConfig
 
 
 def quadratic_loss(params, batch):
@@ -80,33 +79,3 @@ def test_early_vs_late(digits):
     assert list(out["start"]) == [0, 6]
     assert np.all((out["positive_fraction"] >= 0) & (out["positive_fraction"] <= 1))
     assert np.all(np.isfinite(out["total_error"])) and np.all(out["spectral_radius"] > 0)
-
-
-def test_optax_entry_point_matches_window(digits):
-    data, model = digits
-    params = model.init(jax.random.key(5))
-    mask = prune_mask(params, 0.9)
-    params = apply_mask(params, mask)
-    batches = make_batches(data.x_train, data.y_train, jax.random.key(6), 32, 3)
-    cfg = WindowConfig(0.1, 3, diagnostics=False)
-    first = Batch(batches.x[0], batches.y[0])
-    opt = quantum_window_optimizer(model.loss_fn, mask, cfg, first, jax.random.key(7))
-    state = opt.init(params)
-
-    @jax.jit
-    def step(p, s, batch):
-        g = jax.grad(model.loss_fn)(p, batch)
-        u, s = opt.update(g, s, p, batch=batch)
-        return optax.apply_updates(p, u), s
-
-    p = params
-    for t in range(3):
-        p_prev = p
-        p, state = step(p, state, Batch(batches.x[t], batches.y[t]))
-        if t < 2:  # the parameters sit in the quantum computer until the window ends
-            assert all(np.array_equal(u, v) for u, v in zip(jax.tree_util.tree_leaves(p),
-                       jax.tree_util.tree_leaves(p_prev), strict=True))  # fmt: skip
-    ref, _ = quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(0))
-    for u, v in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(ref), strict=True):
-        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
-    assert int(state.windows) == 1 and int(state.diverged_step) == -1
