@@ -8,6 +8,15 @@ $$L = I - \\sum_{t=1}^{T} |t\\rangle\\langle t-1| \\otimes M_t
   b = |0\\rangle \\otimes Y(0),$$
 
 whose solution stacks the trajectory $x_t = M_t x_{t-1}$ followed by $p$ copies of $x_T$.
+
+**The article's form is $p = 0$, the default.** The published system (Liu et al. 2024, Eq. 6)
+is block lower-bidiagonal with $I$ on the diagonal and $-M_t$ below it, $T + 1$ blocks and no
+idle padding. Padding ($p > 0$ copies of $x_T$, as in the PNAS and Berry–Childs–Ostrander–Wang
+constructions) is offered as an option: it raises the probability of measuring a final-time
+block, $P$, at the price of $p$ more blocks. The article places the inhomogeneous term $b$ in
+every block of the right-hand side, $(\\hat y_\\text{in}, b, \\dots, b)$; here it is carried by
+the constant component $y_0 \\equiv 1$ of the state, which gives the same trajectory.
+
 $L$ is unit lower block-triangular, so $L^{-1}$ and $L^{-\\top}$ are exact forward / backward
 substitutions; the matrix-free condition-number estimator uses them for $\\sigma_{\\min}$
 (Lanczos on $(L^\\top L)^{-1} = L^{-1}L^{-\\top}$) and Lanczos on $L^\\top L$ for
@@ -188,13 +197,15 @@ class HistorySystem(_BlockSystem):
 def history_system(
     maps, num_steps: int, idle: int = 0, *, kind: Kind = "constant", dim: int | None = None
 ) -> HistorySystem:
-    """The history-state system $L$ for per-step maps $M_t$, $T$ steps and $p$ idle steps.
+    """The history-state system $L$ for per-step maps $M_t$, $T$ steps and $p$ idle steps
+    ($p = 0$: the article's Eq. 6, see the module docstring).
 
     **Arguments:**
 
     - `maps`: the per-step map(s) $M_t$ in the form given by `kind` (see `StepMaps`).
     - `num_steps`: $T \\ge 0$.
-    - `idle`: $p \\ge 0$ idle copies of $x_T$.
+    - `idle`: $p \\ge 0$ idle copies of $x_T$ (default 0, the article's form; $p > 0$ is the
+      padded variant).
     - `kind`: `"constant"`, `"stacked"` or `"function"`.
     - `dim`: state dimension $d$ (needed for callables).
 
@@ -297,7 +308,7 @@ def taylor_history_system(
     - `num_steps`: $T$; each step applies $T_K(hA_t)$.
     - `h`: the step length $h$ (traced).
     - `order`: $K \\ge 0$ (static: it fixes the block layout).
-    - `idle`: $p$ idle copies of $x_{T,0}$.
+    - `idle`: $p$ idle copies of $x_{T,0}$ (default 0, unpadded as in the article; BCOW pad).
 
     **Returns:** a `TaylorHistorySystem` with $T(K+1) + p + 1$ blocks.
     """

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from ._carleman import carleman_dim
-from ._errors import check_positive
+from ._errors import check_int_range, check_positive
 from ._taylor import block_encoding_normalization as block_encoding_normalization
 
 __all__ = [
@@ -219,16 +219,22 @@ def resource_table(
 
     - `kappa`, `target_probability`: measured $\\kappa(L)$ and $P$ of the history system.
     - `eps`: target precision; `n`: active parameters; `order`: Carleman order $N$;
-      `num_steps`: $T$; `idle`: $p$.
+      `num_steps`: $T$.
+    - `idle`: $p$ idle blocks of the history system. The default 0 is the article's system
+      (Eq. 6: $T + 1$ blocks, no padding); $p > 0$ is the padded variant (a larger target
+      probability for $p$ more blocks). `kappa` and `target_probability` must be measured on
+      the system with this $p$.
     - `samples`: tomography samples (each a full run); `reupload`: re-upload cost.
     - `ancillas`: extra ancilla qubits of the block encoding / QLSA.
     - `classical_flops_total`: FLOPs of the same $T$ GD steps (`classical_flops`).
     - `qlsa_constants`: per-QLSA keyword constants, e.g. `{"costa": {"constant": 2.0}}`.
     - `log_power`: exponent of the per-query polylog in `break_even_n`.
 
-    **Returns:** a dict with the inputs, `dim`, `qubits`, `rounds`, and per QLSA `queries`,
-    `total` and `break_even_n`.
+    **Returns:** a dict with the inputs, `history_form` (`"article"` for $p = 0$, else
+    `"padded"`), `dim`, `qubits`, `rounds`, and per QLSA `queries`, `total` and `break_even_n`.
     """
+    check_int_range("idle", idle, 0)
+    check_int_range("num_steps", num_steps, 0)
     check_positive("target_probability", target_probability)
     if target_probability > 1:
         raise ValueError(f"`target_probability` must lie in (0, 1], got {target_probability}.")
@@ -243,6 +249,7 @@ def resource_table(
         "order": int(order),
         "num_steps": int(num_steps),
         "idle": int(idle),
+        "history_form": "article" if int(idle) == 0 else "padded",
         "dim": int(dim),
         "qubits": num_qubits(dim, ancillas),
         "rounds": rounds,
@@ -267,7 +274,9 @@ def table_markdown(table: dict[str, Any]) -> str:
     head = (
         f"κ = {table['kappa']:.4g}, P = {table['target_probability']:.3g}, "
         f"ε = {table['eps']:.3g}, n = {table['n']}, N = {table['order']}, T = "
-        f"{table['num_steps']}, dim = {table['dim']}, qubits = {table['qubits']}, "
+        f"{table['num_steps']}, p = {table.get('idle', 0)} "
+        f"({table.get('history_form', 'article')} history system), "
+        f"dim = {table['dim']}, qubits = {table['qubits']}, "
         f"rounds = {table['rounds']:.0f}, samples = {table['samples']:.3g}, classical FLOPs = "
         f"{table['classical_flops']}"
     )

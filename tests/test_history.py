@@ -6,6 +6,7 @@ import lineax as lx
 import numpy as np
 import pytest
 
+import qsgd_jax as qj
 from qsgd_jax._condition import (
     affine_gd_map,
     amplification_rounds,
@@ -138,7 +139,7 @@ def test_jit_vmap_grad_through_solve():
 
 
 def test_kappa_regimes_linear_vs_quadratic():
-    res = kappa_scaling((20, 40, 80), method="dense")
+    res = kappa_scaling((20, 40, 80), method="dense", idle="T")
     assert 0.7 < res.exponent_dissipative < 1.3
     assert res.exponent_almost > res.exponent_dissipative + 0.4
     assert np.all(np.asarray(res.kappa_almost) > np.asarray(res.kappa_dissipative))
@@ -159,3 +160,58 @@ def test_bad_input():
     L = history_system(jnp.asarray(Ms[0]), 3)
     with pytest.raises(ValueError, match="y0"):
         L.rhs(jnp.ones(3))
+
+
+# --- The article's form (Eq. 6): no idle padding ---------------------------------------------
+
+
+def test_article_form_is_the_default_unpadded_system():
+    # Eq. 6 of the article: T + 1 blocks, I on the diagonal, -M_t below, nothing else.
+    Ms, y0 = _maps(d=3, T=5)
+    T, d = Ms.shape[0], Ms.shape[1]
+    L = qj.history_system(jnp.asarray(Ms), T, kind="stacked")
+    assert L.num_blocks == T + 1 and L.idle == 0 and L.size == (T + 1) * d
+    ref = np.eye((T + 1) * d)
+    for t in range(1, T + 1):
+        ref[t * d : (t + 1) * d, (t - 1) * d : t * d] = -Ms[t - 1]
+    np.testing.assert_array_equal(np.asarray(L.to_dense()), ref)
+    # The target is the final time alone: P = |x_T|^2 / sum_t |x_t|^2 from the recursion.
+    xs = [y0]
+    for t in range(T):
+        xs.append(Ms[t] @ xs[-1])
+    xs = np.asarray(xs)
+    P = float(qj.target_probability(L, L.solve(L.rhs(jnp.asarray(y0)))))
+    assert pytest.approx(np.sum(xs[-1] ** 2) / np.sum(xs**2), rel=1e-12) == P
+    rep = qj.history_report(L, jnp.asarray(y0), method="dense")
+    sv = np.linalg.svd(ref, compute_uv=False)
+    assert float(rep.kappa) == pytest.approx(sv[0] / sv[-1], rel=1e-10)
+    # The same default for the BCOW expansion: T (K + 1) + 1 blocks.
+    Lt = qj.taylor_history_system(jnp.asarray(Ms[0]), T, 0.1, 2)
+    assert Lt.num_blocks == T * 3 + 1 and Lt.idle == 0
+
+
+def test_kappa_scaling_article_form_against_numpy_svd():
+    # kappa_scaling's documented construction (n = 6, eta = 0.1, seed 0), rebuilt in numpy, and
+    # the unpadded system (its default) assembled densely: kappa from numpy's SVD.
+    n, eta, Ts = 6, 0.1, (20, 40, 80)
+    res = qj.kappa_scaling(Ts, method="dense")
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    lam = np.linspace(0.5, 3.0, n)
+    g = rng.normal(size=n) / np.sqrt(n)
+    M = np.eye(n + 1)
+    M[1:, 0] = -eta * g
+    M[1:, 1:] -= eta * (Q * lam) @ Q.T
+    want = []
+    for T in Ts:
+        L = np.eye((T + 1) * (n + 1))
+        for t in range(1, T + 1):
+            L[t * (n + 1) : (t + 1) * (n + 1), (t - 1) * (n + 1) : t * (n + 1)] = -M
+        sv = np.linalg.svd(L, compute_uv=False)
+        want.append(sv[0] / sv[-1])
+    np.testing.assert_allclose(np.asarray(res.kappa_dissipative), want, rtol=1e-8)
+    # Both regimes survive without padding: ~T vs clearly faster.
+    assert 0.7 < res.exponent_dissipative < 1.3
+    assert res.exponent_almost > res.exponent_dissipative + 0.4
+    with pytest.raises(ValueError, match="`idle`"):
+        qj.kappa_scaling(Ts, idle=-1)
