@@ -22,13 +22,19 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact
+from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import carleman
 from ._errors import check_int_range, check_memory
 from ._evolve import gd_trajectory
 from ._polynomial import PolynomialMap
-from ._status import RESULTS, finite_status, raise_if_failed
+from ._status import (
+    RESULTS,
+    finite_status,
+    first_nonfinite_step,
+    raise_if_failed,
+    throw_if_failed,
+)
 from ._taylor import LCUReport, taylor_evolve
 
 
@@ -47,8 +53,10 @@ def gradient_flow(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int, *, 
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-2),
         max_steps=100_000,
+        throw=False,  # a diverging flow is reported (inf after the failure), not an exception
     )
-    return sol.ys
+    # u(0) = u0 exactly, even when the solver failed on its first step
+    return sol.ys.at[0].set(u0)
 
 
 class ErrorBudget(eqx.Module):
@@ -56,8 +64,9 @@ class ErrorBudget(eqx.Module):
 
     **Fields:** `taylor_truncation`, `carleman_truncation`, `time_discretization`, `total`
     ($\\lVert y_1^K(t) - u_t\\rVert$, at most the sum of the three), `gd_norm`
-    ($\\lVert u_t\\rVert$, for relative versions), `lcu` (the `LCUReport` of the Taylor run) and
-    `status`.
+    ($\\lVert u_t\\rVert$, for relative versions), `lcu` (the `LCUReport` of the Taylor run),
+    `status` and `nonfinite_step` (the first step $t$ where one of the four runs has a NaN or
+    inf, -1 if none).
     """
 
     taylor_truncation: Float[Array, " T1"]
@@ -67,6 +76,7 @@ class ErrorBudget(eqx.Module):
     gd_norm: Float[Array, " T1"]
     lcu: LCUReport
     status: RESULTS
+    nonfinite_step: Int[Array, ""]
 
     def relative(self) -> dict[str, Float[Array, " T1"]]:
         """Each term divided by $\\lVert u_t\\rVert$ (0 where both vanish)."""
@@ -75,7 +85,8 @@ class ErrorBudget(eqx.Module):
         return {k: getattr(self, k) / scale for k in names}
 
     def raise_if_failed(self) -> ErrorBudget:
-        raise_if_failed(self.status, "Error budget")
+        """Raise `RuntimeError` (naming the first non-finite step) unless every run is finite."""
+        raise_if_failed(self.status, "Error budget", self.nonfinite_step)
         return self
 
 
@@ -88,6 +99,7 @@ def error_budget(
     taylor_order: int,
     segments: int = 1,
     memory_limit: int | None = None,
+    throw: bool = True,
 ) -> ErrorBudget:
     """Measure the three error terms of a truncated-Taylor flow-form window.
 
@@ -100,6 +112,9 @@ def error_budget(
     - `taylor_order`: Taylor order $K$ of $T_K(hA)$.
     - `segments`: segments $r$ per GD step ($h = \\eta / r$).
     - `memory_limit`: bytes allowed for the dense $A$ and $e^{\\eta A}$.
+    - `throw`: on a concrete (eager) call where a run produced a NaN or inf, raise
+      `RuntimeError` naming the first non-finite step; under `jit`/`vmap` (or with
+      `throw=False`) the result carries `status` and `nonfinite_step` instead.
     """
     check_int_range("steps", steps, 0)
     op = carleman(poly, order, form="euler", memory_limit=memory_limit)
@@ -113,7 +128,9 @@ def error_budget(
     taylor = taylor_evolve(
         a, y0, tau=poly.eta, num_steps=steps, order=taylor_order, segments=segments
     )
-    return _budget(poly, op.n, a, y0, u0, taylor, steps=steps)
+    budget = _budget(poly, op.n, a, y0, u0, taylor, steps=steps)
+    throw_if_failed(budget, throw=throw)
+    return budget
 
 
 @eqx.filter_jit
@@ -134,6 +151,7 @@ def _budget(poly, n, a, y0, u0, taylor, *, steps):
         return jnp.linalg.norm(x, axis=-1)
 
     status = finite_status(y_taylor, y_exp, flow, gd)
+    step = first_nonfinite_step(y_taylor, y_exp, flow, gd)
     return ErrorBudget(
         taylor_truncation=norm(y_taylor - y_exp),
         carleman_truncation=norm(y_exp - flow),
@@ -142,4 +160,5 @@ def _budget(poly, n, a, y0, u0, taylor, *, steps):
         gd_norm=norm(gd),
         lcu=taylor.report,
         status=status,
+        nonfinite_step=step,
     )

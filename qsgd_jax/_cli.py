@@ -41,6 +41,7 @@ def _list() -> int:
 
 
 def _run(args, parser) -> int:
+    from ._status import NonFiniteError
     from .experiments import ORDER, REGISTRY, ExperimentError, run_experiment
     from .experiments._framework import get_experiment, resolve_config
 
@@ -59,7 +60,8 @@ def _run(args, parser) -> int:
             res = run_experiment(name, args.preset, args.set, out)
         except ExperimentError as e:
             parser.error(str(e))
-        except ValueError as e:  # the library's bad-input errors (e.g. an override out of range)
+        except (ValueError, NonFiniteError) as e:  # bad input the library caught, or a run
+            # that diverged (NaN/inf at a named step): a message, not a traceback
             parser.error(f"{name} stopped, nothing was written: {e}")
         print(res.output.table)
         print(f"\n{name}: {res.seconds:.1f} s; report {res.report}; data {res.json}; plots "

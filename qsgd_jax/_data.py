@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray, Shaped
 
-from ._errors import check_int_range
+from ._errors import check_finite_tree, check_int_range, is_concrete
 
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -52,6 +52,15 @@ class Dataset(eqx.Module):
     num_classes: int = eqx.field(static=True)
     name: str = eqx.field(static=True)
 
+    def __check_init__(self):
+        for split in ("train", "test"):
+            check_finite_tree(f"x_{split}", getattr(self, f"x_{split}"))
+            y = getattr(self, f"y_{split}")
+            if self.num_classes:
+                check_labels(f"y_{split}", y, self.num_classes)
+            else:
+                check_finite_tree(f"y_{split}", y)
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input example."""
@@ -64,6 +73,35 @@ class Dataset(eqx.Module):
     def test_batch(self) -> Batch:
         """The whole test set as one `Batch`."""
         return Batch(self.x_test, self.y_test)
+
+
+def check_labels(name: str, y, num_classes: int) -> None:
+    """Raise `ValueError` unless concrete labels `y` are integers in `[0, num_classes)`.
+
+    An out-of-range label makes the cross-entropy NaN (or silently wrong) instead of an error,
+    so data sets, batches and the models' losses check them where they are concrete.
+
+    **Arguments:**
+
+    - `name`: the argument's name for the message (`y_train`, `batch.y`).
+    - `y`: class labels (any shape).
+    - `num_classes`: the number of classes $C$.
+    """
+    if not is_concrete(y):
+        return
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"`{name}` must hold integer class labels, got dtype {arr.dtype}.")
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        bad = np.unique(arr[(arr < 0) | (arr >= num_classes)])
+        raise ValueError(
+            f"`{name}` has labels {bad[:10].tolist()} outside [0, {num_classes}) (the model or "
+            f"data set has {num_classes} classes); labels must be class indices "
+            f"0..{num_classes - 1}."
+        )
 
 
 def _split(x, y, test_fraction: float, seed: int):

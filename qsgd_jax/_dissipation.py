@@ -20,12 +20,15 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Inexact, PRNGKeyArray
 from matfree import decomp
 
-from ._errors import check_int_range
+from ._errors import check_int_range, check_memory
 from ._field import DenseField
 from ._polynomial import PolynomialMap
 
 DENSE_LIMIT = 2048
 """Active-set size up to which `method="auto"` uses a dense eigendecomposition."""
+
+DEFAULT_DEPTH = 64
+"""Default Krylov depth of `method="lanczos"`."""
 
 
 class Dissipation(eqx.Module):
@@ -87,6 +90,42 @@ def _lanczos_extremes(matvec, n, dtype, depth, key):
     return jnp.linalg.eigvalsh(tridiag)
 
 
+def unfolding_norm(f2: Inexact[Array, "n n n"]) -> Float[Array, ""]:
+    """Spectral norm of the mode-1 unfolding $F \\in \\mathbb{R}^{n \\times n^2}$ of `f2`.
+
+    $\\lVert F\\rVert_2 = \\sqrt{\\lambda_{\\max}(F F^T)}$ from the $n \\times n$ Gram matrix, so
+    the memory is $O(n^2)$ beyond `f2` itself (an SVD of $F$ would allocate an $n^2 \\times n^2$
+    factor: 415 GB at $n = 567$ in float32).
+    """
+    n = f2.shape[0]
+    unfold = f2.reshape(n, n * n)
+    gram = unfold @ jnp.conj(unfold).T
+    gram = 0.5 * (gram + jnp.conj(gram).T)  # exactly Hermitian for eigvalsh
+    top = jnp.max(jnp.linalg.eigvalsh(gram))
+    return jnp.sqrt(jnp.maximum(top, 0.0)).astype(jnp.finfo(f2.dtype).dtype)
+
+
+def dissipation_bytes(field, *, method: str = "dense") -> int:
+    """Estimated peak bytes of `dissipation` on `field` (every dense intermediate).
+
+    Dense: materializing the field (nothing for a `DenseField`; `to_dense`'s working set
+    otherwise), the eigendecomposition of $f_1$ (a few $n^2$ arrays) and the $n \\times n$
+    Gram matrix of the $f_2$ unfolding. Lanczos: the Krylov basis, $n \\times$ depth (64).
+    Use it to budget diagnostics before running them.
+    """
+    n, degree = field.n, field.degree
+    itemsize = jnp.dtype(field.f0().dtype).itemsize
+    if method == "lanczos":
+        return int(itemsize * n * (DEFAULT_DEPTH + 4))
+    need = 6 * n * n  # f1 copy, eigenvector workspace, the Gram matrix and its eigvalsh
+    if not isinstance(field, DenseField):
+        need += n * n + (2 * n**3 if degree == 2 else 0)  # materialized f1, f2 and one slab
+        num_params = getattr(getattr(field, "active", None), "base", None)
+        if num_params is not None:  # a loss field: forward-mode Hessian over all parameters
+            need += 2 * n * num_params.shape[0]
+    return int(itemsize * need)
+
+
 def dissipation(
     poly: PolynomialMap,
     u_in: Inexact[Array, " n"] | None = None,
@@ -94,6 +133,7 @@ def dissipation(
     method: str = "auto",
     lanczos_depth: int = 64,
     key: PRNGKeyArray | None = None,
+    memory_limit: int | None = None,
 ) -> Dissipation:
     """Spectral dissipation diagnostics of a GD map on its active set.
 
@@ -106,6 +146,8 @@ def dissipation(
       needs a symmetric field), or "auto" (dense up to `DENSE_LIMIT` active parameters).
     - `lanczos_depth`: Krylov depth for "lanczos" (at most $n$).
     - `key`: PRNG key of the Lanczos start vector (default `jax.random.key(0)`).
+    - `memory_limit`: bytes allowed for the dense diagnostics (`dissipation_bytes`; default:
+      see `qsgd_jax._errors`); above it a `MemoryLimitError` is raised before any work.
     """
     field, n = poly.field, poly.n
     if method == "auto":
@@ -119,13 +161,18 @@ def dissipation(
         raise ValueError(f"`u_in` must have shape ({n},), got {u_in.shape}.")
     f2_norm = jnp.asarray(0.0 if field.degree == 1 else np.nan, dtype)
     if method == "dense":
-        dense = field.to_dense()
+        check_memory(
+            f"Dense dissipation diagnostics of a degree-{field.degree} map with n = {n}",
+            dissipation_bytes(field, method="dense"),
+            memory_limit,
+        )
+        dense = field.to_dense(memory_limit=memory_limit)
         if dense.symmetric:
             eigs = jnp.linalg.eigvalsh(dense.f1)
         else:
             eigs = jnp.linalg.eigvals(dense.f1)
         if dense.f2 is not None:
-            f2_norm = jnp.linalg.norm(dense.f2.reshape(n, n * n), ord=2)
+            f2_norm = unfolding_norm(dense.f2)
     else:
         if not field.symmetric:
             raise ValueError("`method='lanczos'` needs a symmetric f1 (a loss-derived field).")

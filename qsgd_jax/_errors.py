@@ -28,16 +28,63 @@ def is_concrete(x) -> bool:
 
 def check_finite(name: str, x) -> None:
     """Raise `ValueError` if a concrete array (or pytree) has NaN or infinite entries."""
-    if not is_concrete(x):
-        return
-    for leaf in jax.tree_util.tree_leaves(x):
-        arr = np.asarray(leaf)
-        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise ValueError(
-                f"`{name}` has {bad} non-finite (NaN or inf) entries out of {arr.size}; "
-                "all entries must be finite."
-            )
+    check_finite_tree(name, x)
+
+
+def check_finite_tree(name: str, tree) -> None:
+    """Raise `ValueError` naming the leaf if a concrete pytree has a NaN or infinite entry.
+
+    The data-finiteness check of every entry point that takes parameters or a batch: a NaN in
+    the data otherwise surfaces much later as a "divergence" of the dynamics. Leaves that are
+    tracers (under `jit`/`vmap`) or not floating point are skipped.
+
+    **Arguments:**
+
+    - `name`: the argument's name, used in the message (`params`, `batch`).
+    - `tree`: an array or a pytree of arrays.
+    """
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    for path, leaf in leaves:
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        try:
+            arr = np.asarray(leaf)
+        except (TypeError, ValueError):  # a non-array leaf (e.g. a PRNG key): nothing to check
+            continue
+        if arr.dtype.kind not in "fc" or np.all(np.isfinite(arr)):
+            continue
+        bad = ~np.isfinite(arr)
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+        where = f"`{name}{jax.tree_util.keystr(path)}`" if path else f"`{name}`"
+        raise ValueError(
+            f"{where} has {int(bad.sum())} non-finite (NaN or inf) entries out of {arr.size} "
+            f"(the first at index {first}, value {arr[first]!r}); all entries must be finite. "
+            "Clean the data (or the parameters) before building the model."
+        )
+
+
+LOW_PRECISION = ("float16", "bfloat16")
+
+
+def check_real_float(name: str, dtype) -> None:
+    """Refuse complex and half-precision dtypes where the library needs real float32/float64.
+
+    Loss-derived fields are real (complex inputs would be silently mixed with real Hessians),
+    and float16/bfloat16 Taylor models lose digits the diagnostics rely on (a 7 % error on a
+    simple map), so both are errors rather than silent results.
+    """
+    dt = np.dtype(dtype)
+    if np.issubdtype(dt, np.complexfloating):
+        raise TypeError(
+            f"`{name}` has complex dtype {dt}; this entry point needs a real float32 or float64 "
+            "array (GD maps of real losses are real). Pass the real part, or split real and "
+            "imaginary parts into separate parameters."
+        )
+    if dt.name in LOW_PRECISION:
+        raise TypeError(
+            f"`{name}` has dtype {dt}, whose precision is too low for Taylor models and "
+            "Carleman diagnostics (errors of several percent); cast it to float32 or float64."
+        )
 
 
 def check_int_range(name: str, value, low: int | None = None, high: int | None = None) -> None:
@@ -45,6 +92,8 @@ def check_int_range(name: str, value, low: int | None = None, high: int | None =
     if not is_concrete(value):
         return
     arr = np.asarray(value)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be a finite integer, got {value!r}.")
     if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
         raise TypeError(f"`{name}` must be an integer, got {value!r} of dtype {arr.dtype}.")
     lo = -math.inf if low is None else low

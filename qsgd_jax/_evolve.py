@@ -11,28 +11,37 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact
+from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import Blocks, CarlemanOperator
 from ._errors import check_int_range
 from ._polynomial import PolynomialMap
-from ._status import RESULTS, finite_status, raise_if_failed
+from ._status import (
+    RESULTS,
+    finite_status,
+    first_nonfinite_step,
+    raise_if_failed,
+    throw_if_failed,
+)
 
 
 class Trajectory(eqx.Module):
     """A Carleman run: $y_1(t)$ and the block norms $\\lVert y_j(t)\\rVert$ for $t = 0..T$.
 
     **Fields:** `y1` shape `(T+1, n)`; `block_norms` shape `(T+1, N_max+1)` (Frobenius norms,
-    blocks above the order are 0); `final` the state at $T$; `status` a `RESULTS`.
+    blocks above the order are 0); `final` the state at $T$; `status` a `RESULTS`;
+    `nonfinite_step` the first step $t$ with a NaN or inf (-1 when all are finite).
     """
 
     y1: Inexact[Array, "T1 n"]
     block_norms: Float[Array, "T1 N1"]
     final: Blocks
     status: RESULTS
+    nonfinite_step: Int[Array, ""]
 
     def raise_if_failed(self) -> Trajectory:
-        raise_if_failed(self.status, "Carleman evolution")
+        """Raise `RuntimeError` (naming the first non-finite step) unless the run is finite."""
+        raise_if_failed(self.status, "Carleman evolution", self.nonfinite_step)
         return self
 
 
@@ -65,7 +74,7 @@ def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
     final, (y1s, norms) = jax.lax.scan(body, Y0, None, length=steps)
     y1 = jnp.concatenate([op.project(Y0)[None], y1s])
     norms = jnp.concatenate([_block_norms(Y0)[None], norms])
-    return Trajectory(y1, norms, final, finite_status(y1, norms))
+    return Trajectory(y1, norms, final, finite_status(y1, norms), first_nonfinite_step(y1, norms))
 
 
 @eqx.filter_jit
@@ -85,7 +94,8 @@ class CarlemanError(eqx.Module):
     """Carleman-truncation error $\\lVert y_1(t) - u_t^{\\mathrm{GD}}\\rVert$, $t = 0..T$.
 
     `relative` divides by $\\lVert u_t^{\\mathrm{GD}}\\rVert$ (0 where both vanish);
-    `max_relative` is its maximum over $t$.
+    `max_relative` is its maximum over $t$; `status` is `RESULTS.nonfinite` when the Carleman
+    run or the GD reference has a NaN or inf, first at step `nonfinite_step` (-1 if none).
     """
 
     trajectory: Trajectory
@@ -93,19 +103,42 @@ class CarlemanError(eqx.Module):
     absolute: Float[Array, " T1"]
     relative: Float[Array, " T1"]
     status: RESULTS
+    nonfinite_step: Int[Array, ""]
 
     @property
     def max_relative(self) -> Float[Array, ""]:
         return jnp.max(self.relative, axis=-1)
 
     def raise_if_failed(self) -> CarlemanError:
-        raise_if_failed(self.status, "Carleman error study")
+        """Raise `RuntimeError` (naming the first non-finite step) unless the run is finite."""
+        raise_if_failed(self.status, "Carleman error study", self.nonfinite_step)
         return self
 
 
+def carleman_error(
+    op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int, *, throw: bool = True
+) -> CarlemanError:
+    """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them.
+
+    **Arguments:**
+
+    - `op`: the `CarlemanOperator`.
+    - `u0`: the start point $u_0$, shape `(n,)`.
+    - `steps`: number of steps $T$ (a static Python int).
+    - `throw`: on a concrete (eager) call whose run produced a NaN or inf, raise
+      `RuntimeError` naming the first non-finite step. Under `jit`/`vmap` (or with
+      `throw=False`) the result is returned and carries `status` and `nonfinite_step`.
+
+    **Returns:** a `CarlemanError`.
+    """
+    check_int_range("steps", steps, 0)
+    err = _carleman_error(op, u0, steps)
+    throw_if_failed(err, throw=throw)
+    return err
+
+
 @eqx.filter_jit
-def carleman_error(op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int) -> CarlemanError:
-    """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them."""
+def _carleman_error(op, u0, steps):
     traj = evolve(op, op.lift(u0), steps)
     gd = gd_trajectory(op.poly, u0, steps)
     absolute = jnp.linalg.norm(traj.y1 - gd, axis=-1)
@@ -113,4 +146,5 @@ def carleman_error(op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int) -
     relative = jnp.where(absolute == 0, 0.0, absolute / jnp.where(scale == 0, 1.0, scale))
     relative = jnp.where((scale == 0) & (absolute > 0), jnp.inf, relative)
     status = finite_status(traj.y1, gd)
-    return CarlemanError(traj, gd, absolute, relative.astype(absolute.dtype), status)
+    step = first_nonfinite_step(traj.y1, gd)
+    return CarlemanError(traj, gd, absolute, relative.astype(absolute.dtype), status, step)

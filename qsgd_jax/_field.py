@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact
 
+from ._errors import check_memory
+
 
 class AbstractField(eqx.Module):
     """A polynomial vector field on $\\mathbb{R}^n$ of degree 1 or 2."""
@@ -88,15 +90,33 @@ class AbstractField(eqx.Module):
         out = jax.vmap(self.quadratic, in_axes=2, out_axes=1)(flat)
         return jnp.moveaxis(out.reshape(zm.shape[1:]), 0, axis)
 
+    def to_dense(self, *, memory_limit: int | None = None) -> DenseField:
+        """Materialize $f_0, f_1, f_2$ (small $n$ only: $f_2$ has $n^3$ entries).
+
+        The memory is checked first (`MemoryLimitError` above `memory_limit`, default: see
+        `qsgd_jax._errors`): $f_2$ and one $n \\times n \\times n$ slice batch of the basis
+        $e_a e_b^T$, never the whole $n^4$ basis.
+        """
+        n, itemsize = self.n, jnp.dtype(self.f0().dtype).itemsize
+        need = itemsize * (3 * n**2 + (2 * n**3 if self.degree == 2 else 0))
+        check_memory(
+            f"Materializing a degree-{self.degree} field with n = {n} (f2 has n^3 entries)",
+            need,
+            memory_limit,
+        )
+        return self._to_dense()
+
     @eqx.filter_jit
-    def to_dense(self) -> DenseField:
-        """Materialize $f_0, f_1, f_2$ (small $n$ only: $f_2$ has $n^3$ entries)."""
+    def _to_dense(self) -> DenseField:
         eye = jnp.eye(self.n, dtype=self.f0().dtype)
         f1 = jax.vmap(self.linear, in_axes=1, out_axes=1)(eye)
         f2 = None
         if self.degree == 2:
-            basis = eye.reshape(self.n, 1, self.n, 1) * eye.reshape(1, self.n, 1, self.n)
-            cols = jax.vmap(jax.vmap(self.quadratic))(basis)  # [a, b, i]
+            # one row a of the basis at a time: X_b = e_a e_b^T for all b, shape (n, n, n)
+            def slab(e_a):
+                return jax.vmap(lambda e_b: self.quadratic(jnp.outer(e_a, e_b)))(eye)  # [b, i]
+
+            cols = jax.lax.map(slab, eye)  # [a, b, i]
             f2 = jnp.moveaxis(cols, 2, 0)
         return DenseField(self.f0(), f1, f2, symmetric=self.symmetric)
 
@@ -164,8 +184,8 @@ class DenseField(AbstractField):
         out = jnp.einsum("oc,ick->iok", self.f2.reshape(n, n * n), z3)
         return out.reshape(z.shape[:axis] + (n,) + z.shape[axis + 2 :])
 
-    def to_dense(self) -> DenseField:
-        return self
+    def to_dense(self, *, memory_limit: int | None = None) -> DenseField:
+        return self  # already dense: nothing is allocated
 
 
 def as_array(name: str, x) -> Float[Array, "..."]:

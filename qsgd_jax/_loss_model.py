@@ -24,8 +24,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._errors import check_finite, check_memory, is_concrete
+from ._errors import check_finite_tree, check_memory, check_real_float, is_concrete
 from ._field import AbstractField, DenseField
+from ._prune import check_mask_leaves
 
 
 class ActiveSet(eqx.Module):
@@ -60,8 +61,18 @@ class ActiveSet(eqx.Module):
 def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
     """Build the `ActiveSet` of `params` under a boolean `mask` pytree (`None`: all active).
 
-    The mask must be concrete: it fixes the active-set size $s$, which is a shape.
+    The mask must be concrete: it fixes the active-set size $s$, which is a shape. It must
+    have the tree structure of `params` (same keys) and each leaf the shape of its parameter;
+    `params` must be real float32/float64 (complex and half precision are refused).
     """
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.asarray(leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"`params{jax.tree_util.keystr(path)}` must be a floating-point array, got "
+                f"dtype {dtype}."
+            )
+        check_real_float(f"params{jax.tree_util.keystr(path)}", dtype)
     flat, unravel = ravel_pytree(params)
     if not jnp.issubdtype(flat.dtype, jnp.inexact):
         raise TypeError(f"`params` must hold floating-point arrays, got dtype {flat.dtype}.")
@@ -74,15 +85,16 @@ def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
                 "active coordinates s, which is an array shape. Build the map outside the "
                 "transformation, or vary sparsity through the pruning threshold instead."
             )
-        try:
-            mflat = np.asarray(ravel_pytree(jax.tree_util.tree_map(np.asarray, mask))[0])
-        except Exception as e:  # structure mismatch
-            raise ValueError(f"`mask` must have the same pytree structure as `params`: {e}") from e
-        if mflat.shape != flat.shape:
+        size = sum(int(np.size(m)) for m in jax.tree_util.tree_leaves(mask))
+        if size != flat.size:
             raise ValueError(
-                f"`mask` has {mflat.size} entries but `params` has {flat.size}; they must match."
+                f"`mask` has {size} entries but `params` has {flat.size}; they must match "
+                "(one bool per parameter, with the tree structure and shapes of `params`)."
             )
-        mflat = mflat.astype(bool)
+        check_mask_leaves(params, jax.tree_util.tree_map(np.asarray, mask))
+        mflat = np.concatenate(
+            [np.ravel(np.asarray(m)) for m in jax.tree_util.tree_leaves(mask)] or [np.zeros(0)]
+        ).astype(bool)
     index = np.flatnonzero(mflat)
     if index.size == 0:
         raise ValueError("`mask` has no active entries (everything is pruned); nothing to train.")
@@ -151,6 +163,21 @@ class LossField(AbstractField):
 
         return -0.5 * jnp.sum(jax.vmap(pair, in_axes=1)(a, b), axis=0)
 
+    def to_dense(self, *, memory_limit: int | None = None) -> DenseField:
+        """Materialize $(f_0, f_1, f_2)$ slice by slice (`dense_field`), after a memory check.
+
+        **Arguments:**
+
+        - `memory_limit`: bytes allowed for the dense arrays and their working set (default:
+          see `qsgd_jax._errors`).
+        """
+        check_memory(
+            f"Materializing a matrix-free degree-{self.degree} field with s = {self.n} coordinates",
+            dense_taylor_bytes(self.n, self.active.base.shape[0], self.degree, self.g.dtype),
+            memory_limit,
+        )
+        return dense_field(self.loss_fn, self.active, self.batch, self.degree)
+
     def quadratic(self, x):
         zero = jnp.zeros((self.n,), x.dtype)
         eye = jnp.eye(self.n, dtype=x.dtype)
@@ -189,17 +216,27 @@ def taylor_field(
     if degree not in (1, 2):
         raise ValueError(f"`degree` must be 1 or 2, got {degree!r}.")
     active = active_set(params, mask)
-    check_finite("params", params)
+    check_finite_tree("params", params)
+    check_finite_tree("batch", batch)
     if matrix_free:
         return LossField(loss_fn, active, batch, degree)
     s = active.size
-    itemsize = jnp.dtype(active.base.dtype).itemsize
     check_memory(
         f"A dense degree-{degree} Taylor model with s = {s} active parameters",
-        itemsize * (s**3 if degree == 2 else s**2) * 2,
+        dense_taylor_bytes(s, active.base.shape[0], degree, active.base.dtype),
         memory_limit,
     )
     return dense_field(loss_fn, active, batch, degree)
+
+
+def dense_taylor_bytes(s: int, num_params: int, degree: int, dtype) -> int:
+    """Estimated peak bytes of `dense_field`: $f_1$ ($s^2$), $f_2$ ($s^3$, degree 2) and the
+    working set of one Hessian slice, a forward-mode Hessian with $s$ tangents of the
+    `num_params` parameters."""
+    itemsize = jnp.dtype(dtype).itemsize
+    out = s**2 + (s**3 if degree == 2 else 0)
+    work = 2 * s**2 + 2 * s * num_params
+    return int(itemsize * (2 * out + work))
 
 
 def dense_field(loss_fn, active: ActiveSet, batch, degree: int = 2) -> DenseField:

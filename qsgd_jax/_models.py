@@ -20,7 +20,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
 
-from ._data import Batch
+from ._data import Batch, check_labels
 
 
 def _normal_init(gain: float, mode: str):
@@ -249,6 +249,7 @@ class Model(eqx.Module):
                     f"`batch.y` must be integer class labels of shape ({x.shape[0]},), got "
                     f"shape {y.shape} and dtype {y.dtype}."
                 )
+            check_labels("batch.y", y, self.num_classes)  # concrete labels only: cheap
         elif y.shape[0] != x.shape[0] or y.dtype != self.dtype:
             raise ValueError(
                 f"`batch.y` must be regression targets with {x.shape[0]} rows and dtype "

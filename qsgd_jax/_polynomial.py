@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, PyTree
 
-from ._errors import check_finite, check_positive, is_concrete
+from ._errors import check_finite, check_memory, check_positive, check_real_float, is_concrete
 from ._field import AbstractField, DenseField, as_array
 from ._loss_model import taylor_field
 
@@ -58,13 +59,23 @@ class PolynomialMap(eqx.Module):
 
     @property
     def F1(self) -> Inexact[Array, "n n"]:
-        f1 = self.field.to_dense().f1
+        """$I + \\eta f_1$, materialized ($n$ matrix-vector products for a matrix-free field,
+        after a memory check)."""
+        field = self.field
+        if isinstance(field, DenseField):
+            f1 = field.f1
+        else:
+            n, itemsize = self.n, jnp.dtype(self.dtype).itemsize
+            check_memory(f"Materializing F1 ({n} x {n})", 3 * n * n * itemsize)
+            f1 = jax.vmap(field.linear, in_axes=1, out_axes=1)(jnp.eye(n, dtype=self.dtype))
         return jnp.eye(self.n, dtype=f1.dtype) + self.eta * f1
 
     @property
     def F2(self) -> Inexact[Array, "n n n"] | None:
-        f2 = self.field.to_dense().f2
-        return None if f2 is None else self.eta * f2
+        """$\\eta f_2$, materialized (`field.to_dense()`, memory-checked; `None` at degree 1)."""
+        if self.degree == 1:
+            return None
+        return self.eta * self.field.to_dense().f2
 
     def __call__(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
         """One GD step of the Taylor model: $u + \\eta f(u)$."""
@@ -105,6 +116,9 @@ def polynomial_map(
     - `eta`: step size $\\eta > 0$.
     - `symmetric`: tag $F_1$ as symmetric (default: checked on concrete input).
     """
+    for name, x in (("F0", F0), ("F1", F1), ("F2", F2)):
+        if x is not None:
+            check_real_float(name, jnp.result_type(x))
     F0, F1 = as_array("F0", F0), as_array("F1", F1)
     if F0.ndim != 1:
         raise ValueError(f"`F0` must have shape (n,), got {F0.shape}.")
@@ -122,6 +136,7 @@ def polynomial_map(
             )
     for name, x in (("F0", F0), ("F1", F1), ("F2", F2)):
         check_finite(name, x)
+    _check_eta_dtype(eta)
     check_positive("eta", eta)
     dtype = jnp.result_type(F0, F1, *(() if F2 is None else (F2,)))
     eta = jnp.asarray(eta, dtype=dtype)
@@ -150,6 +165,7 @@ def gd_map(
     \\bar\\theta$ on the $s$ active coordinates (DESIGN §2). See `taylor_field` for the arguments;
     `eta` is the learning rate (may be traced).
     """
+    _check_eta_dtype(eta)
     check_positive("eta", eta)
     field = taylor_field(
         loss_fn,
@@ -163,7 +179,15 @@ def gd_map(
     return PolynomialMap(field, jnp.asarray(eta, dtype=field.f0().dtype))
 
 
+def _check_eta_dtype(eta) -> None:
+    """A learning rate is a real number: a complex `eta` would be cast silently."""
+    dtype = jnp.asarray(eta).dtype
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"`eta` must be a real number, got {eta!r} of dtype {dtype}.")
+
+
 def field_map(field: AbstractField, eta) -> PolynomialMap:
     """The forward-Euler map $u \\mapsto u + \\eta f(u)$ of a field (e.g. a `DenseField`)."""
+    _check_eta_dtype(eta)
     check_positive("eta", eta)
     return PolynomialMap(field, jnp.asarray(eta, dtype=field.f0().dtype))

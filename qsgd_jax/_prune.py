@@ -102,25 +102,59 @@ def prune_mask(
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def check_mask(params: PyTree, mask: Mask) -> None:
-    """Raise `ValueError` unless `mask` is a bool pytree matching `params` with an active entry."""
+def _structure_mismatch(params: PyTree, mask: PyTree) -> str | None:
+    """Why `mask` does not have the tree structure of `params` (`None` if it does).
+
+    Names the leaf paths present in one tree and missing in the other (e.g. a mask dict with
+    other keys), so the message says what to change instead of printing two tree definitions.
+    """
     pd, md = jax.tree_util.tree_structure(params), jax.tree_util.tree_structure(mask)
-    if pd != md:
-        raise ValueError(f"`mask` structure {md} does not match `params` structure {pd}.")
-    for (path, p), m in zip(
-        jax.tree_util.tree_leaves_with_path(params), jax.tree_util.tree_leaves(mask), strict=True
-    ):
-        if jnp.shape(p) != jnp.shape(m) or jnp.asarray(m).dtype != jnp.bool_:
-            raise ValueError(
-                f"`mask` leaf {jax.tree_util.keystr(path)} must be bool of shape {jnp.shape(p)}, "
-                f"got {jnp.asarray(m).dtype} of shape {jnp.shape(m)}."
-            )
+    if pd == md:
+        return None
+    pp = {jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(params)}
+    mp = {jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(mask)}
+    parts = []
+    if pp - mp:
+        parts.append(f"missing from the mask: {sorted(pp - mp)}")
+    if mp - pp:
+        parts.append(f"in the mask but not in `params`: {sorted(mp - pp)}")
+    detail = "; ".join(parts) if parts else f"mask {md} vs params {pd}"
+    return (
+        f"`mask` structure does not match `params` (it needs one bool leaf per parameter "
+        f"leaf, with the same keys): {detail}."
+    )
+
+
+def check_mask(params: PyTree, mask: Mask) -> None:
+    """Raise `ValueError` unless `mask` is a bool pytree matching `params` with an active entry.
+
+    Checks the tree structure (same keys / leaf paths), then every leaf's shape and dtype, then
+    (on concrete masks) that at least one entry is active.
+    """
+    check_mask_leaves(params, mask)
     # numpy, not jnp: inside a jit trace jnp would stage even concrete inputs.
     if (
         is_concrete(mask)
         and sum(int(np.sum(np.asarray(m))) for m in jax.tree_util.tree_leaves(mask)) == 0
     ):
         raise ValueError("`mask` prunes every parameter (0 active entries); keep at least one.")
+
+
+def check_mask_leaves(params: PyTree, mask: PyTree) -> None:
+    """Raise `ValueError` unless `mask` has the tree structure of `params` and, leaf by leaf,
+    its shape with dtype bool (the part of `check_mask` that does not look at values)."""
+    why = _structure_mismatch(params, mask)
+    if why is not None:
+        raise ValueError(why)
+    for (path, p), m in zip(
+        jax.tree_util.tree_leaves_with_path(params), jax.tree_util.tree_leaves(mask), strict=True
+    ):
+        if jnp.shape(p) != jnp.shape(m) or jnp.asarray(m).dtype != jnp.bool_:
+            raise ValueError(
+                f"`mask` leaf {jax.tree_util.keystr(path)} must be bool of shape {jnp.shape(p)} "
+                f"(the shape of the parameter), got {jnp.asarray(m).dtype} of shape "
+                f"{jnp.shape(m)}."
+            )
 
 
 def count_active(mask: Mask) -> int | Array:

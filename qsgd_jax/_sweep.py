@@ -186,6 +186,95 @@ def _with_fields(base, fields: Mapping[str, Array]):
     return eqx.tree_at(lambda b: [getattr(b, k) for k in names], base, list(fields.values()))
 
 
+def sweep_target(check: Callable[..., None]):
+    """Declare the ranges of a sweep target's configuration fields.
+
+    `check(values, **keywords)` gets the configuration values (numpy arrays, see `sweep`'s
+    `check`) and the target's keyword arguments bound by `functools.partial`, and raises
+    `ValueError` for a value out of range. `sweep` calls it before tracing.
+    """
+
+    def wrap(fn):
+        fn.check_config = check
+        return fn
+
+    return wrap
+
+
+def _config_check(fn) -> Callable[[dict], None] | None:
+    """The declared check of `fn`, with the keywords of (nested) `functools.partial`s bound."""
+    keywords: dict = {}
+    while isinstance(fn, functools.partial):
+        keywords = {**fn.keywords, **keywords}
+        fn = fn.func
+    check = getattr(fn, "check_config", None)
+    if check is None:
+        return None
+    return functools.partial(check, **keywords)
+
+
+def _config_values(g: Grid, base) -> dict[str, np.ndarray]:
+    values = {}
+    if isinstance(base, Mapping):
+        items = base.items()
+    elif isinstance(base, eqx.Module):
+        items = ((f.name, getattr(base, f.name)) for f in dataclasses.fields(base))
+    else:
+        items = ()
+    for k, v in items:
+        scalar = isinstance(v, int | float | np.ndarray | np.generic | jax.Array)
+        if scalar and np.ndim(v) == 0 and not isinstance(v, jax.core.Tracer):
+            values[k] = np.asarray(v)
+    values.update(g.columns)
+    return values
+
+
+def check_range(
+    values: Mapping[str, np.ndarray],
+    name: str,
+    *,
+    low: float | int | None = None,
+    high: float | int | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    required: bool = True,
+) -> None:
+    """Raise `ValueError` unless every value of configuration field `name` is in range.
+
+    The bounds are `[low, high]`, open on a side with `low_open` / `high_open`; `integer`
+    also requires integer values. `required`: a missing field is an error (the target reads
+    it), else it is skipped.
+    """
+    if name not in values:
+        if required:
+            raise ValueError(
+                f"the sweep target needs the configuration field `{name}`: add it as a grid "
+                f"axis or to `base`; fields given: {sorted(values)}."
+            )
+        return
+    arr = np.asarray(values[name])
+    ok = np.isfinite(arr)
+    if low is not None:
+        ok &= (arr > low) if low_open else (arr >= low)
+    if high is not None:
+        ok &= (arr < high) if high_open else (arr <= high)
+    if integer:
+        ok &= arr == np.round(arr)
+    if not np.all(ok):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
+        bad = np.ravel(arr)[~np.ravel(ok)]
+        kind = "integers in " if integer else ""
+        raise ValueError(
+            f"sweep field `{name}` must hold {kind}{interval}, got {bad.tolist()} among "
+            f"{np.ravel(arr).tolist()}."
+        )
+
+
 _RUNNERS: dict = {}
 _COMPILED: dict = {}
 
@@ -257,6 +346,7 @@ def sweep(
     devices=None,
     progress: bool = False,
     memory_limit: int | None = None,
+    check: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> SweepResult:
     """Evaluate `fn(config)` at every grid point in one compiled, chunked, sharded program.
 
@@ -273,16 +363,28 @@ def sweep(
       computation is unaffected).
     - `memory_limit`: bytes one compiled block may use (XLA's own memory analysis); above it a
       `MemoryLimitError` suggests a smaller `chunk_size`.
+    - `check`: `check(values)` validates the configuration before anything is traced;
+      `values` maps each swept name to its numpy column and each concrete scalar field of
+      `base` to a 0-d array. Default: the check the target declares (`sweep_target`), looked
+      up through `functools.partial`, so a grid value outside a target's range (a negative
+      learning rate, a sparsity of 1.5, 0 shots) is an error, as in an eager call.
 
     **Returns:** a `SweepResult` with values shaped like the grid.
     """
     g = points_
+    if not isinstance(g, Grid):
+        raise TypeError(
+            f"`points_` must be a `grid(...)` or `points(...)`, got {type(g).__name__}."
+        )
     known = _field_names(base)
     if known is not None and not set(g.names) <= known:
         unknown = sorted(set(g.names) - known)
         raise ValueError(
             f"grid axes {unknown} are not fields of the configuration; fields: {sorted(known)}."
         )
+    check_config = _config_check(fn) if check is None else check
+    if check_config is not None:  # the target's declared ranges, on concrete values, eagerly
+        check_config(_config_values(g, base))
     devices = list(jax.devices() if devices is None else devices)
     n_dev = len(devices)
     total = g.size
@@ -332,9 +434,10 @@ def sweep(
         if progress:
             done = min((b + 1) * chunks_per_block * width, total)
             print(f"sweep: {done}/{total} points ({b + 1}/{blocks} blocks)", file=sys.stderr)
+    # each block's leaves are (chunks, width, *point_shape): flatten the two point axes only
     values = jax.tree_util.tree_map(
-        lambda *xs: np.concatenate([x.reshape(-1, *x.shape[3:]) for x in xs])[:total].reshape(
-            *g.shape, *xs[0].shape[3:]
+        lambda *xs: np.concatenate([x.reshape(-1, *x.shape[2:]) for x in xs])[:total].reshape(
+            *g.shape, *xs[0].shape[2:]
         ),
         *outs,
     )

@@ -15,6 +15,7 @@ from ._field import DenseField
 from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
+from ._sweep import check_range, sweep_target
 from ._tomography import tomography
 from ._toy import CubicLoss
 
@@ -57,6 +58,23 @@ def _window_error(loss_c, theta_c, config, steps: int, max_order: int) -> dict:
     return {"max_error": err.max_relative, "rho": rho, "active": jnp.sum(keep)}
 
 
+def _check_window(values, *, max_order: int = 3, **_) -> None:
+    check_range(values, "eta", low=0, low_open=True)
+    check_range(values, "sparsity", low=0, high=1, high_open=True)
+    check_range(values, "order", low=1, high=max_order, integer=True)
+
+
+def _check_readout(values, **_) -> None:
+    check_range(values, "shots", low=1, integer=True)
+    check_range(values, "seed", low=0, high=2**31 - 1, integer=True)
+
+
+def _check_history(values, *, max_steps: int, **_) -> None:
+    check_range(values, "T", low=0, high=max_steps, integer=True)
+    check_range(values, "eta", low=0, low_open=True)
+
+
+@sweep_target(_check_window)
 def toy_window_error(
     config, *, loss: CubicLoss, theta_bar: Float[Array, " n"], steps: int = 30, max_order: int = 3
 ) -> dict:
@@ -64,7 +82,8 @@ def toy_window_error(
 
     Prunes `theta_bar` by magnitude at `config["sparsity"]`, takes the Taylor model of `loss` at
     the pruned point, and runs a window of `steps` GD steps from $u = 0$ at Carleman order
-    `config["order"]` (`<= max_order`) with learning rate `config["eta"]`.
+    `config["order"]` (`<= max_order`) with learning rate `config["eta"]`. `sweep` checks the
+    grid first: `eta > 0`, `sparsity` in [0, 1), `order` an integer in [1, `max_order`].
 
     **Returns:** `max_error` (max relative Carleman error), `rho` ($\\rho(F_1)$ on the active
     set) and `active` (number of active coordinates).
@@ -80,6 +99,7 @@ def top_magnitude_index(params: PyTree, k: int) -> Int[Array, " k"]:
     return jnp.asarray(np.sort(np.argsort(-np.abs(flat), kind="stable")[:k]), jnp.int32)
 
 
+@sweep_target(_check_window)
 def model_window_error(
     config,
     *,
@@ -104,10 +124,12 @@ def model_window_error(
     return _window_error(loss_c, flat[index], config, steps, max_order)
 
 
+@sweep_target(_check_readout)
 def readout_error(config, *, psi: Float[Array, " s"]) -> dict:
     """l2 and l-inf tomography error of the normalized state `psi` at traced `config["shots"]`.
 
     `config["seed"]` (an integer) selects the PRNG key, so seeds can be a sweep axis too.
+    `sweep` checks the grid first: `shots` an integer >= 1, `seed` an integer >= 0.
     """
     key = jax.random.key(config["seed"])
     est = tomography(key, psi, config["shots"])
@@ -115,6 +137,7 @@ def readout_error(config, *, psi: Float[Array, " s"]) -> dict:
     return {"l2": jnp.linalg.norm(diff), "linf": jnp.max(jnp.abs(diff))}
 
 
+@sweep_target(_check_history)
 def history_kappa(
     config,
     *,
@@ -129,7 +152,8 @@ def history_kappa(
     The system always has `max_steps + idle` blocks after the initial one: the first
     `config["T"]` apply the affine GD map $M = [[1, 0], [-\\eta g, I - \\eta H]]$, the rest are
     idle copies. This is the system with $T$ steps and $p = $ `max_steps - T + idle` idle steps,
-    so one compiled program serves every $T \\le$ `max_steps`.
+    so one compiled program serves every $T \\le$ `max_steps` (`sweep` checks `T` in
+    [0, `max_steps`] and `eta > 0` first).
 
     **Returns:** `kappa`, `sigma_max`, `sigma_min` (matrix-free Lanczos estimates).
     """

@@ -98,3 +98,94 @@ def test_unwritable_out_is_a_clear_error(fakes, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", "f1", "--out", str(tmp_path / "file" / "sub")])
     assert "cannot write the output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, setting, message",
+    [
+        ("sweeps", "etas=-0.1,0.2", "each element of etas must be a finite number in (0, inf)"),
+        ("sweeps", "sparsities=1.5", "sparsities must be a finite number in [0, 1)"),
+        ("sweeps", "shots=0,100", "each element of shots must be an integer in [1, 1e+15]"),
+        ("sweeps", "max_order=0", "max_order must be an integer in [1, 6]"),
+        ("hybrid", "shots=inf", "shots must be an integer in [1, 1e+15]"),
+        ("hybrid", "shots=nan", "shots must be an integer"),
+        ("hybrid", "early_late_starts=0,-4", "-4 is not"),
+        ("hybrid", "sparsity=1", "sparsity must be a finite number in [0, 1)"),
+        ("hybrid", "hidden=16,0", "each element of hidden must be an integer in [1, inf)"),
+        ("carleman", "eta=0", "eta must be a finite number in (0, inf)"),
+        ("carleman", "burgers_rtol=2", "burgers_rtol must be a finite number in (0, 1)"),
+        ("spectra", "lanczos_steps=1", "lanczos_steps must be an integer in [2, inf)"),
+        ("scaling", "T_values=10,-20", "-20 is not"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_running(tmp_path, capsys, name, setting,
+                                                          message):  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        main(["run", name, "--set", setting, "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_numeric_setting_declares_a_range_and_presets_fit():
+    from qsgd_jax.experiments._framework import Range, register
+
+    def run(config, progress):  # pragma: no cover - never run
+        raise AssertionError
+
+    with pytest.raises(ValueError, match=r"numeric settings \['k'\] need a `Range`"):
+        register(Experiment("tmp_a", "-", "-", {p: {"k": 1} for p in PRESETS}, run))
+    with pytest.raises(ValueError, match="preset 'ci'.*k must be an integer in \\[2, inf\\)"):
+        register(Experiment("tmp_b", "-", "-", {p: {"k": 1} for p in PRESETS}, run,
+                            ranges={"k": Range(2, integer=True)}))  # fmt: skip
+    assert "tmp_a" not in REGISTRY and "tmp_b" not in REGISTRY
+    for exp in REGISTRY.values():
+        for key, value in exp.presets["ci"].items():
+            numeric = (
+                not isinstance(value, bool | str)
+                and value is not None
+                and (not isinstance(value, tuple) or all(isinstance(v, int | float) for v in value))
+            )
+            assert not numeric or key in exp.ranges, (exp.name, key)  # fmt: skip
+
+
+_SLOW = """
+import pathlib, sys, time
+from qsgd_jax.experiments import PRESETS, REGISTRY, Experiment, run_experiment
+
+def run(config, progress):
+    pathlib.Path(sys.argv[2]).write_text("started")
+    time.sleep(120)
+
+REGISTRY["slow"] = Experiment("slow", "slow", "-", {p: {"k": 1} for p in PRESETS}, run)
+run_experiment("slow", "ci", (), sys.argv[1])
+"""
+
+
+def test_sigterm_during_a_run_leaves_no_temporary_folder(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, marker, log = tmp_path / "res" / "slow", tmp_path / "started", tmp_path / "log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _SLOW, str(out), str(marker)],
+                                env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the slow experiment did not start"
+            time.sleep(0.1)
+        assert [p.name[:10] for p in out.parent.iterdir()] == [".slow.tmp-"]  # the run's folder
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 128 + signal.SIGTERM
+    assert list(out.parent.iterdir()) == []  # neither the result nor a hidden temporary folder

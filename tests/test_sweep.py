@@ -141,3 +141,50 @@ def test_readout_error_target_over_shots_and_seeds():
     slope = np.polyfit(np.log(shots), np.log(mean_l2), 1)[0]
     assert abs(slope + 0.5) < 0.1, slope
     assert len(np.unique(res.values["l2"][0])) == 16  # different seeds, different samples
+
+
+def _shaped_outputs(c):
+    a, b = c["a"], c["b"]
+    return {
+        "scalar": a * b,
+        "vector": jnp.stack([a, 2 * a, 3 * b]),
+        "matrix": jnp.outer(jnp.stack([a, b]), jnp.stack([1.0, a, a * b])),
+    }
+
+
+def _python_loop(points_):
+    """The reference: evaluate the same formulas in numpy, one point at a time."""
+    rows = []
+    for i in range(points_.size):
+        a, b = (float(points_.columns[k][i]) for k in ("a", "b"))
+        rows.append({"scalar": a * b, "vector": np.array([a, 2 * a, 3 * b]),
+                     "matrix": np.outer([a, b], [1.0, a, a * b])})  # fmt: skip
+    return {k: np.stack([r[k] for r in rows]).reshape(*points_.shape, *np.shape(rows[0][k]))
+            for k in rows[0]}  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 2])
+@pytest.mark.parametrize("num_devices", [1, 4])
+@pytest.mark.parametrize(
+    "points_",
+    [
+        qj.grid(a=[1.0, 2.0, 3.0], b=[0.5, -1.0]),
+        qj.points(a=np.arange(1.0, 8.0), b=-np.arange(7.0)),
+    ],
+    ids=["grid_3x2", "points_7"],
+)
+def test_vector_and_matrix_outputs_equal_a_python_loop(points_, num_devices, chunk_size):
+    res = qj.sweep(
+        _shaped_outputs, points_, devices=jax.devices()[:num_devices], chunk_size=chunk_size,
+        progress=chunk_size == 1,
+    )  # fmt: skip
+    ref = _python_loop(points_)
+    assert res.values["vector"].shape == (*points_.shape, 3)
+    assert res.values["matrix"].shape == (*points_.shape, 2, 3)
+    for k in ref:
+        np.testing.assert_allclose(res.values[k], ref[k], rtol=1e-14, err_msg=k)
+
+
+def test_issue_example_vector_output_per_point():
+    res = qj.sweep(lambda c: jnp.stack([c["a"], 2 * c["a"], 3 * c["a"]]), qj.grid(a=[1.0, 2.0]))
+    np.testing.assert_allclose(res.values, [[1, 2, 3], [2, 4, 6]])

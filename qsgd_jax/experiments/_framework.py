@@ -2,21 +2,26 @@
 
 An experiment is a thin composition of library calls: `run(config, progress) -> Output`, where
 `config` is a preset (`ci`: seconds, run by the tests; `cpu`: minutes on 2 cores; `paper`: GPU,
-paper scale) updated by `key=value` overrides whose types are checked against the preset's.
+paper scale) updated by `key=value` overrides whose types are checked against the preset's and
+whose values are checked against the experiment's declared `Range`s, all before anything runs.
 `run_experiment` writes `results.json` (every number), the PNG figures and `report.md` into a
 temporary folder beside the destination and moves it into place only when everything succeeded,
-so a failed or interrupted run never leaves a half-written results folder.
+so a failed or interrupted run (an exception, Ctrl-C or SIGTERM) never leaves a half-written
+results folder, nor its temporary folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -44,9 +49,67 @@ class Output:
 
 
 @dataclasses.dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric setting (of each element, for a list setting).
+
+    `[low, high]`, open on a side with `low_open` / `high_open` (`None`: unbounded); `integer`
+    also requires whole numbers (e.g. a float shot count); values must be finite. `what` says in
+    words what the setting is, for the message.
+    """
+
+    low: float | int | None = None
+    high: float | int | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    what: str = ""
+
+    def describe(self) -> str:
+        """The range in words, e.g. "an integer in [1, inf)"."""
+        left = "(" if self.low_open or self.low is None else "["
+        right = ")" if self.high_open or self.high is None else "]"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        kind = "an integer" if self.integer else "a finite number"
+        return f"{kind} in {left}{lo}, {hi}{right}" + (f" ({self.what})" if self.what else "")
+
+    def contains(self, v: Any) -> bool:
+        """Whether one number `v` is allowed."""
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            return False
+        if self.integer and v != round(v):
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return self.high is None or (v < self.high if self.high_open else v <= self.high)
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise `ExperimentError` unless `value` (a number, or each element of a tuple) fits."""
+        items = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in items if not self.contains(v)]
+        if bad:
+            each = "each element of " if isinstance(value, tuple) else ""
+            raise ExperimentError(
+                f"setting {key}={_fmt(value)}: {each}{key} must be {self.describe()}; "
+                f"{', '.join(map(str, bad))} is not."
+            )
+
+
+COUNT = Range(1, integer=True)
+"""An integer >= 1 (sizes, steps, repeats)."""
+NONNEGATIVE_INT = Range(0, integer=True)
+"""An integer >= 0 (seeds, start steps, optional counts)."""
+POSITIVE = Range(0, low_open=True)
+"""A finite number > 0 (learning rates, times, tolerances)."""
+FRACTION = Range(0, 1, high_open=True, what="a fraction")
+"""A number in [0, 1) (sparsities)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     """A registered experiment: `name`, one-line `summary`, what it `shows`, the `presets`
-    (`ci`, `cpu`, `paper` → dict of settings), `choices` (allowed values of string settings)
+    (`ci`, `cpu`, `paper` → dict of settings), `choices` (allowed values of string settings),
+    `ranges` (a `Range` for every numeric setting: checked on every override before the run)
     and the `run(config, progress)` function."""
 
     name: str
@@ -55,6 +118,14 @@ class Experiment:
     presets: Mapping[str, Mapping[str, Any]]
     run: Callable[[dict, Callable[[str], None]], Output]
     choices: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    ranges: Mapping[str, Range] = dataclasses.field(default_factory=dict)
+
+
+def _is_numeric(value: Any) -> bool:
+    items = value if isinstance(value, tuple) else (value,)
+    return bool(items) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in items
+    )
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -69,6 +140,19 @@ def register(exp: Experiment) -> Experiment:
     keys = {p: set(v) for p, v in exp.presets.items()}
     if len({frozenset(k) for k in keys.values()}) != 1:
         raise ValueError(f"experiment {exp.name!r}: presets have different keys: {keys}")
+    settings = exp.presets[PRESETS[0]]
+    missing = sorted(k for k, v in settings.items() if _is_numeric(v) and k not in exp.ranges)
+    if missing:
+        raise ValueError(f"experiment {exp.name!r}: numeric settings {missing} need a `Range`")
+    unknown = sorted(set(exp.ranges) - set(settings))
+    if unknown:
+        raise ValueError(f"experiment {exp.name!r}: ranges for unknown settings {unknown}")
+    for preset, values in exp.presets.items():  # the presets themselves must be valid
+        for k, rng in exp.ranges.items():
+            try:
+                rng.check(k, values[k])
+            except ExperimentError as e:
+                raise ValueError(f"experiment {exp.name!r}, preset {preset!r}: {e}") from None
     REGISTRY[exp.name] = exp
     return exp
 
@@ -132,7 +216,8 @@ def resolve_config(
 
     String values are parsed to the preset value's type (bool, int, float, comma-separated
     tuple, or a string from `exp.choices`); dict values are converted the same way via `str`.
-    Raises `ExperimentError` for an unknown preset or key, or a value of the wrong type.
+    Raises `ExperimentError` for an unknown preset or key, a value of the wrong type, or one
+    outside the setting's declared `Range` (`exp.ranges`).
     """
     if preset not in exp.presets:
         raise ExperimentError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}.")
@@ -155,6 +240,8 @@ def resolve_config(
         if not isinstance(value, str):
             value = ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
         config[key] = _convert(key, value, config[key], exp.choices.get(key))
+        if key in exp.ranges:
+            exp.ranges[key].check(key, config[key])
     return config
 
 
@@ -249,8 +336,13 @@ def run_experiment(
     exp = get_experiment(name)
     config = resolve_config(exp, preset, overrides)
     out = Path(out) if out is not None else Path("results") / name
-    tmp = _prepare_folder(out)
     progress = progress or progress_printer(name)
+    restore = _raise_on_sigterm()  # before the temporary folder exists: no window without it
+    try:
+        tmp = _prepare_folder(out)
+    except BaseException:
+        restore()
+        raise
     t0 = time.perf_counter()
     try:
         output = exp.run(config, progress)
@@ -300,8 +392,36 @@ def run_experiment(
         shutil.rmtree(tmp, ignore_errors=True)
         plt.close("all")
         raise
+    finally:
+        restore()
     return RunResult(out, out / "results.json", out / "report.md",
                      [out / f for f in figures], output, seconds)  # fmt: skip
+
+
+class Terminated(SystemExit):
+    """Raised inside a run when the process gets SIGTERM, so the run cleans up and exits."""
+
+
+def _raise_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into a `Terminated` exception for the duration of a run.
+
+    Python's default SIGTERM action kills the process without unwinding, which would leave the
+    temporary results folder behind; as an exception it unwinds through the run's cleanup. The
+    exit status stays 128 + 15, as for a process killed by SIGTERM. Returns the function that
+    restores the previous handler (a no-op outside the main thread, where handlers cannot be set).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None:  # installed outside Python: restore the default action
+        previous = signal.SIG_DFL
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
+        raise Terminated(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _fmt(v: Any) -> str:

@@ -21,7 +21,16 @@ from .._dissipation import dissipation
 from .._evolve import carleman_error
 from .._polynomial import gd_map
 from .._toy import random_cubic_loss
-from ._framework import Experiment, Output, markdown_table, register
+from ._framework import (
+    COUNT,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    Experiment,
+    Output,
+    Range,
+    markdown_table,
+    register,
+)
 
 # Time-maximum absolute l2 errors for N = 1..4 read off the article's Fig. 1 (the error-convergence
 # panel, log axis: reading accuracy a few per cent). Its caption gives R = 43.59 (`PNAS_R`).
@@ -220,4 +229,11 @@ register(Experiment(
     },
     run=run,
     choices={"burgers_variant": VARIANTS, "burgers_method": METHODS},
+    ranges=dict(seed=NONNEGATIVE_INT, eta=POSITIVE, steps=COUNT,
+                max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
+                burgers_points=Range(3, integer=True, what="grid points"),
+                burgers_reynolds=POSITIVE,
+                burgers_max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
+                burgers_t_final=POSITIVE, burgers_times=Range(2, integer=True),
+                burgers_rtol=Range(0, 1, low_open=True, high_open=True, what="a tolerance")),
 ))  # fmt: skip

@@ -14,7 +14,17 @@ from .._hybrid import HybridConfig, _pretrain, early_late, hybrid_run, model_eva
 from .._models import make_mlp
 from .._prune import apply_mask, prune_mask
 from .._window import WindowConfig
-from ._framework import Experiment, Output, markdown_table, register
+from ._framework import (
+    COUNT,
+    FRACTION,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    Experiment,
+    Output,
+    Range,
+    markdown_table,
+    register,
+)
 
 
 def run(config: dict, progress) -> Output:
@@ -148,4 +158,12 @@ register(Experiment(
     },
     run=run,
     choices={"readout": ("exact", "sample", "gaussian")},
+    ranges=dict(seed=NONNEGATIVE_INT, hidden=COUNT, eta=POSITIVE, window_steps=COUNT,
+                order=Range(1, 8, integer=True, what="the Carleman order N"),
+                shots=Range(1, 1e15, integer=True, what="shots per read-out round"),
+                pretrain_steps=NONNEGATIVE_INT, pretrain_lr=POSITIVE, sparsity=FRACTION,
+                batch_size=Range(1, 1437, integer=True, what="at most the 1437 training digits"),
+                sparse_steps=NONNEGATIVE_INT, num_windows=NONNEGATIVE_INT,
+                classical_between=NONNEGATIVE_INT,
+                early_late_starts=Range(0, integer=True, what="start steps after pruning")),
 ))  # fmt: skip

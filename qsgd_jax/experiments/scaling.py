@@ -11,7 +11,16 @@ from .. import affine_gd_map, history_report, history_system, kappa_scaling
 from .._data import Batch
 from .._models import make_mlp, named_resnet
 from .._resources import classical_flops, resource_table
-from ._framework import Experiment, Output, markdown_table, register
+from ._framework import (
+    COUNT,
+    FRACTION,
+    POSITIVE,
+    Experiment,
+    Output,
+    Range,
+    markdown_table,
+    register,
+)
 
 
 def _model(name: str):
@@ -132,4 +141,8 @@ register(Experiment(
                               "resnet32-15-c100"), sparsity=0.9, batch_size=128, eps=0.01),
     },
     run=run,
+    ranges=dict(T_values=COUNT, kappa_n=COUNT, eta=POSITIVE,
+                drive=Range(0, what="the size of the constant drive"), sparsity=FRACTION,
+                batch_size=COUNT,
+                eps=Range(0, 1, low_open=True, high_open=True, what="the target precision")),
 ))  # fmt: skip

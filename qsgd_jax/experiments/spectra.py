@@ -16,7 +16,18 @@ from .._propagation import propagation_from_spectrum
 from .._prune import apply_mask, keep_pruned_zero, prune_mask
 from .._spectrum import hessian_spectrum
 from .._window import WindowConfig
-from ._framework import Experiment, ExperimentError, Output, markdown_table, register
+from ._framework import (
+    COUNT,
+    FRACTION,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    Experiment,
+    ExperimentError,
+    Output,
+    Range,
+    markdown_table,
+    register,
+)
 
 
 def _setup(config: dict):
@@ -138,4 +149,10 @@ register(Experiment(
                       checkpoints=(200, 2000, 10000), propagation_steps=30000),
     },
     run=run,
+    ranges=dict(seed=NONNEGATIVE_INT, max_train=Range(0, integer=True, what="0: all"),
+                pretrain_steps=NONNEGATIVE_INT, pretrain_lr=POSITIVE, sparsity=FRACTION,
+                eta=POSITIVE, batch_size=COUNT, hessian_batches=COUNT,
+                lanczos_steps=Range(2, integer=True, what="Lanczos steps"),
+                checkpoints=Range(0, integer=True, what="steps after pruning"),
+                propagation_steps=COUNT),
 ))  # fmt: skip

@@ -14,7 +14,17 @@ from .._sweep import grid, sweep
 from .._sweep_targets import toy_window_error
 from .._tomography import shots_for_error, tomography
 from .._toy import random_cubic_loss
-from ._framework import Experiment, Output, markdown_table, register
+from ._framework import (
+    COUNT,
+    FRACTION,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    Experiment,
+    Output,
+    Range,
+    markdown_table,
+    register,
+)
 
 
 def _readout_errors(s: int, shots: tuple, repeats: int, seed: int) -> dict:
@@ -122,4 +132,10 @@ register(Experiment(
                       readout_repeats=256),
     },
     run=run,
+    ranges=dict(seed=NONNEGATIVE_INT, n=Range(2, integer=True, what="toy dimension"),
+                steps=COUNT, max_order=Range(1, 6, integer=True, what="the largest order N"),
+                etas=POSITIVE, sparsities=FRACTION,
+                shots=Range(1, 1e15, integer=True, what="shots per round"),
+                readout_dim=Range(2, integer=True, what="state dimension"),
+                readout_repeats=COUNT),
 ))  # fmt: skip
