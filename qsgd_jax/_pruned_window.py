@@ -103,7 +103,10 @@ def pruned_window_error(
 
     **Returns:** `max_error` (maximum over $t$ of $\\lVert y_1(t) - u^{\\mathrm{GD}}_t\\rVert /
     \\lVert u^{\\mathrm{GD}}_t\\rVert$), `final_error` (the same at $T_q$), `absolute` (its
-    numerator at $T_q$), `active` (number of kept weights) and `compression` (dropped norm).
+    numerator at $T_q$), `carleman_error` (the linearization part alone at $T_q$:
+    $\\lVert y_1 - u^{\\mathrm{poly}}\\rVert / \\lVert u^{\\mathrm{GD}}\\rVert$, with
+    $u^{\\mathrm{poly}}$ GD on the degree-2 Taylor models), `active` (number of kept weights)
+    and `compression` (dropped norm).
     All traced: use with `qsgd_jax.sweep` over a grid of `eta`, `sparsity`, `order`.
     """
     state = FactoredState() if state is None else state
@@ -115,20 +118,25 @@ def pruned_window_error(
     active = ActiveSet(flat * keep, jnp.arange(flat.shape[0], dtype=jnp.int32), unravel)
 
     def body(carry, t):
-        y, u_gd = carry
+        y, u_gd, u_poly = carry
         batch = jax.tree_util.tree_map(lambda x: x[t], batches)
         field = _KeptField(LossField(loss_fn, active, batch, 2), keep)
         y = state.step(PolynomialMap(field, eta), order, y)
         grad = jax.grad(lambda u: loss_fn(active.embed(u), batch))(u_gd)
         u_gd = u_gd - eta * keep * grad
-        return (y, u_gd), (jnp.linalg.norm(y.y1 - u_gd), jnp.linalg.norm(u_gd))
+        u_poly = u_poly + eta * field(u_poly)
+        norms = (jnp.linalg.norm(y.y1 - u_gd), jnp.linalg.norm(y.y1 - u_poly))
+        return (y, u_gd, u_poly), norms + (jnp.linalg.norm(u_gd),)
 
     y0 = state.init(flat.shape[0], steps, dtype)
-    (y, _), (err, scale) = jax.lax.scan(body, (y0, jnp.zeros_like(flat)), jnp.arange(steps))
-    rel = err / jnp.where(scale == 0, 1.0, scale)
+    zero = jnp.zeros_like(flat)
+    (y, *_), (err, carl, scale) = jax.lax.scan(body, (y0, zero, zero), jnp.arange(steps))
+    scale = jnp.where(scale == 0, 1.0, scale)
+    rel = err / scale
     return {
         "max_error": jnp.max(rel),
         "final_error": rel[-1],
+        "carleman_error": carl[-1] / scale[-1],
         "absolute": err[-1],
         "active": jnp.sum(keep),
         "compression": y.dropped,
