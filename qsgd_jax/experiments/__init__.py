@@ -7,6 +7,8 @@ are the command-line front end. Importing this package registers every experimen
 
 from . import (
     carleman as carleman,
+    carleman_scale as carleman_scale,
+    figure2 as figure2,
     hybrid as hybrid,
     scaling as scaling,
     spectra as spectra,
@@ -25,4 +27,4 @@ from ._framework import (
 )
 
 # Registration order is the order of `qsgd-jax list` and `qsgd-jax run all`.
-ORDER = ("carleman", "spectra", "hybrid", "scaling", "sweeps")
+ORDER = ("carleman", "carleman_scale", "spectra", "hybrid", "scaling", "sweeps", "figure2")
