@@ -21,7 +21,11 @@ def _figure(ax, figsize):
 
 
 def plot_spectral_densities(
-    densities: Mapping[str, SpectralDensity], *, ax=None, floor: float = 1e-12
+    densities: Mapping[str, SpectralDensity],
+    *,
+    ax=None,
+    floor: float = 1e-12,
+    decades: float | None = 8.0,
 ):
     """Log-density vs eigenvalue for several checkpoints overlaid ("Hessian over training").
 
@@ -29,12 +33,20 @@ def plot_spectral_densities(
     - `densities`: label (e.g. "step 0", "epoch 2") → `SpectralDensity`.
     - `ax`: a matplotlib Axes to draw on (default: a new figure).
     - `floor`: densities are clipped below at this value before taking the log.
+    - `decades`: the y axis spans this many decades below the highest peak (`None`: down to
+      `floor`); the gaps between isolated outlier eigenvalues would otherwise stretch the axis
+      down to the floor and hide the bulk's shape.
 
     **Returns:** the matplotlib `Figure`.
     """
     fig, ax = _figure(ax, (6, 4))
+    peak = floor
     for label, d in densities.items():
-        ax.semilogy(np.asarray(d.grid), np.maximum(np.asarray(d.density), floor), label=label)
+        rho = np.maximum(np.asarray(d.density), floor)
+        peak = max(peak, float(np.max(rho)))
+        ax.semilogy(np.asarray(d.grid), rho, label=label)
+    if decades is not None:
+        ax.set_ylim(bottom=max(floor, peak * 10.0 ** (-decades)), top=peak * 3)
     ax.axvline(0.0, color="k", lw=0.5)
     ax.set_xlabel(r"eigenvalue $\lambda$")
     ax.set_ylabel(r"density $\rho_\sigma(\lambda)$")
