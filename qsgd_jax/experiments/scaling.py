@@ -1,5 +1,8 @@
 """Experiment 4, scaling: the history system's condition number kappa vs T (dissipative ~T vs
-almost dissipative ~T^2), and resource estimates vs model size n against classical FLOPs."""
+almost dissipative ~T^2), and resource estimates vs model size n against classical FLOPs.
+
+The history system is the article's (Eq. 6: T + 1 blocks, no idle padding) unless `idle` > 0
+(p idle copies) or `pad_to_steps` (p = T for every T, the padded variant)."""
 
 from __future__ import annotations
 
@@ -45,12 +48,16 @@ def _sgd_step_flops(model, batch_size: int) -> float:
 def run(config: dict, progress) -> Output:
     import matplotlib.pyplot as plt
 
-    progress(f"kappa vs T for T = {config['T_values']}")
+    pad = config["pad_to_steps"]
+    form = "padded, p = T" if pad else ("article, p = 0" if config["idle"] == 0 else
+                                       f"padded, p = {config['idle']}")  # fmt: skip
+    progress(f"kappa vs T for T = {config['T_values']} ({form})")
     with jax.enable_x64(True):
         ks = kappa_scaling(config["T_values"], n=config["kappa_n"], eta=config["eta"],
-                           drive=config["drive"])  # fmt: skip
+                           drive=config["drive"], idle="T" if pad else config["idle"])  # fmt: skip
         T = np.asarray(ks.T)
         t_res = int(T[-1])
+        p_res = t_res if pad else int(config["idle"])
         # kappa and P of one dissipative history system at T = t_res, measured (not assumed)
         rng = np.random.default_rng(0)
         q, _ = np.linalg.qr(rng.normal(size=(config["kappa_n"],) * 2))
@@ -58,7 +65,7 @@ def run(config: dict, progress) -> Output:
         g = rng.normal(size=config["kappa_n"]) / np.sqrt(config["kappa_n"])
         m = affine_gd_map(jnp.asarray(g), jnp.asarray(h), config["eta"])
         y0 = jnp.zeros(config["kappa_n"] + 1).at[0].set(1.0)
-        rep = history_report(history_system(m, t_res, t_res), y0)
+        rep = history_report(history_system(m, t_res, p_res), y0)
         kappa_m, prob = float(rep.kappa), float(rep.target_probability)
     kd, ka = np.asarray(ks.kappa_dissipative), np.asarray(ks.kappa_almost)
     progress(f"measured at T = {t_res}: kappa = {kappa_m:.4g}, P = {prob:.3g}")
@@ -70,7 +77,7 @@ def run(config: dict, progress) -> Output:
         s = max(1, int(round((1 - config["sparsity"]) * n)))
         flops = _sgd_step_flops(model, config["batch_size"]) * t_res
         table = resource_table(kappa=kappa_m, target_probability=prob,
-                               eps=config["eps"], n=s, order=1, num_steps=t_res, idle=t_res,
+                               eps=config["eps"], n=s, order=1, num_steps=t_res, idle=p_res,
                                samples=float(s), classical_flops_total=flops)  # fmt: skip
         res_rows.append({"model": name, "n": n, "active": s, "classical_flops": flops,
                          "table": table})  # fmt: skip
@@ -108,7 +115,8 @@ def run(config: dict, progress) -> Output:
     table += markdown_table(["model", "n", "active s", "qubits", "quantum total (CKS)",
                              "classical FLOPs"], rows)  # fmt: skip
     report = (
-        f"kappa of the history-state system L (T steps + T idle copies) of the affine GD map of "
+        f"kappa of the history-state system L ({form}; the article's Eq. 6 has no idle "
+        f"padding) of the affine GD map of "
         f"an n = {config['kappa_n']} quadratic (eta = {config['eta']}): Hessian eigenvalues in "
         "[0.5, 3] (dissipative) vs one flat direction driven by the gradient (almost "
         "dissipative, drift ~ t). Resources per model: order-1 history system on the active "
@@ -118,7 +126,8 @@ def run(config: dict, progress) -> Output:
         "against XLA's FLOP count of the same T SGD steps (batch "
         f"{config['batch_size']})."
     )
-    results = {"history_at_T": {"T": t_res, "kappa": kappa_m, "target_probability": prob},
+    results = {"history_at_T": {"T": t_res, "idle": p_res, "form": form, "kappa": kappa_m,
+                                "target_probability": prob},
                "kappa": {"T": T.tolist(), "dissipative": kd.tolist(), "almost": ka.tolist(),
                          "exponent_dissipative": ks.exponent_dissipative,
                          "exponent_almost": ks.exponent_almost},
@@ -132,17 +141,20 @@ register(Experiment(
     shows="kappa ~T vs ~T^2 with fitted exponents; qubits, queries, samples vs classical FLOPs",
     presets={
         "ci": dict(T_values=(10, 20, 40), kappa_n=6, eta=0.1, drive=1.0,
-                   models=("mlp16", "mlp64"), sparsity=0.9, batch_size=32, eps=0.01),
+                   models=("mlp16", "mlp64"), sparsity=0.9, batch_size=32, eps=0.01,
+                   idle=0, pad_to_steps=False),
         "cpu": dict(T_values=(25, 50, 100, 200, 400), kappa_n=6, eta=0.1, drive=1.0,
                     models=("mlp64", "mlp256", "resnet32-4-c100"), sparsity=0.9,
-                    batch_size=128, eps=0.01),
+                    batch_size=128, eps=0.01, idle=0, pad_to_steps=False),
         "paper": dict(T_values=(25, 50, 100, 200, 400, 800), kappa_n=6, eta=0.1, drive=1.0,
                       models=("resnet32-4-c10", "resnet32-4-c100", "resnet32-8-c100",
-                              "resnet32-15-c100"), sparsity=0.9, batch_size=128, eps=0.01),
+                              "resnet32-15-c100"), sparsity=0.9, batch_size=128, eps=0.01,
+                      idle=0, pad_to_steps=False),
     },
     run=run,
     ranges=dict(T_values=COUNT, kappa_n=COUNT, eta=POSITIVE,
                 drive=Range(0, what="the size of the constant drive"), sparsity=FRACTION,
                 batch_size=COUNT,
+                idle=Range(0, integer=True, what="idle blocks p; 0: the article's system"),
                 eps=Range(0, 1, low_open=True, high_open=True, what="the target precision")),
 ))  # fmt: skip
