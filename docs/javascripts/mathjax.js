@@ -1,16 +1,20 @@
-// MathJax 3 configuration for pymdownx.arithmatex (generic mode): \( \) inline, \[ \] display.
-// MathJax itself is served from assets/mathjax/ (copied at build time, see docs/hooks.py).
+// MathJax 3 configuration. MathJax itself is served from assets/mathjax/ (copied at build time,
+// see docs/hooks.py), so math renders without network access.
+//
+// Ordinary pages: pymdownx.arithmatex (generic mode) wraps math in `.arithmatex` elements with
+// \( \) and \[ \] delimiters, and only those elements are typeset. Notebook pages (rendered by
+// nbconvert) keep Jupyter's $ and $$ delimiters inside plain paragraphs, so there MathJax scans
+// the page (it never looks inside code and pre elements).
+const notebookPage = document.querySelector(".jupyter-wrapper, .jp-Notebook") !== null;
+
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: notebookPage ? [["\\(", "\\)"], ["$", "$"]] : [["\\(", "\\)"]],
+    displayMath: notebookPage ? [["\\[", "\\]"], ["$$", "$$"]] : [["\\[", "\\]"]],
     processEscapes: true,
     processEnvironments: true,
   },
-  options: {
-    ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex",
-  },
+  options: notebookPage ? {} : {ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex"},
   loader: {paths: {mathjax: new URL("../assets/mathjax", document.currentScript.src).href}},
 };
 
