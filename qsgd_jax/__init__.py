@@ -168,6 +168,7 @@ from ._prune import (
     keep_pruned_zero as keep_pruned_zero,
     prunable_leaves as prunable_leaves,
     prune_mask as prune_mask,
+    sparse_scratch as sparse_scratch,
     sparsity_of as sparsity_of,
 )
 from ._readout import Readout as Readout, download as download

@@ -203,3 +203,53 @@ def keep_pruned_zero(mask: Mask) -> optax.GradientTransformation:
         return new, state
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def sparse_scratch(
+    mask: Mask,
+    init_params: PyTree[Float[Array, "..."]],
+    *,
+    params: PyTree[Float[Array, "..."]] | None = None,
+    include: Callable[[tuple[str, ...], object], bool] = default_prunable,
+) -> PyTree:
+    """The "sparse scratch" start: a mask found on trained weights, applied to fresh weights.
+
+    The two ways to continue after one-shot pruning (DESIGN §7) share the mask $m$ and differ in
+    the values of the kept weights: *sparse fine-tuning* keeps the trained ones,
+    $m \\odot \\theta_{\\text{trained}}$ (`apply_mask(params, mask)`); *sparse scratch*
+    re-initializes them, $m \\odot \\theta_{\\text{init}}$, so only the sparsity pattern of the
+    trained model is kept (the lottery-ticket comparison).
+
+    **Arguments:**
+    - `mask`: bool pytree (`True` = kept), e.g. `prune_mask(params, 0.9)` of trained weights.
+    - `init_params`: freshly initialized parameters with the same structure and shapes (e.g.
+      `model.init(new_key)`); their kept entries become the new weights.
+    - `params`: optional trained parameters. When given, only the prunable leaves (those
+      `include` selects) are re-initialized; the others (biases, norms, the output layer by
+      default) keep their trained values. When omitted, every kept entry is re-initialized (the
+      whole network restarts, as when a model is rebuilt and the mask applied).
+    - `include`: predicate selecting the prunable leaves (as for `prune_mask`); used only with
+      `params`.
+
+    **Returns:** the parameters to continue sparse training from: pruned entries exactly 0,
+    kept entries from `init_params` (or from `params` on leaves that are not prunable).
+    """
+    check_mask(init_params, mask)
+    if params is not None:
+        check_mask(params, mask)
+        for (path, a), b in zip(
+            jax.tree_util.tree_leaves_with_path(init_params),
+            jax.tree_util.tree_leaves(params),
+            strict=True,
+        ):
+            if jnp.result_type(a) != jnp.result_type(b):
+                raise ValueError(
+                    f"`init_params` leaf {jax.tree_util.keystr(path)} has dtype "
+                    f"{jnp.result_type(a)} but `params` has {jnp.result_type(b)}; initialize "
+                    "the fresh weights with the trained weights' dtype."
+                )
+        flags = prunable_leaves(params, include)
+        init_params = jax.tree_util.tree_map(
+            lambda fresh, trained, f: fresh if f else trained, init_params, params, flags
+        )
+    return apply_mask(init_params, mask)
