@@ -79,6 +79,7 @@ def download(
     norm: NormMethod = "known",
     norm_scale: ArrayLike | None = None,
     num_queries: int = 1024,
+    throw: bool = True,
 ) -> Readout:
     r"""Download a window's output $y_1$ and form $\hat\theta = \bar\theta + \hat u$.
 
@@ -98,6 +99,9 @@ def download(
     - `norm_scale`: for amplitude estimation, $c \ge \|y_1\|$ with landing probability
       $(\|y_1\|/c)^2$.
     - `num_queries`: AE phase-register size $M$ (static).
+    - `throw`: with traced input, raise at run time (`equinox.error_if`) when `y1` is
+      non-finite or zero or `shots` is not a finite integer >= 1 (default); with `False`
+      the estimate is NaN instead, for callers that report a status of their own.
 
     **Returns:** a `Readout`.
     """
@@ -115,12 +119,18 @@ def download(
     _check_support(support, theta_bar.shape[0], y1.shape[0])
     check_finite("y1", y1)
     check_finite("theta_bar", theta_bar)
-    check_shots(shots)
+    check_shots(shots, integer=method == "sample")
     norm_y = jnp.linalg.norm(y1)
     if is_concrete(norm_y) and not float(norm_y) > 0:
         raise ValueError("`y1` is the zero vector; a state (and its direction) needs ||y1|| > 0.")
+    if throw and not is_concrete(y1):
+        norm_y = eqx.error_if(
+            norm_y,
+            ~(jnp.isfinite(norm_y) & (norm_y > 0)),
+            "`y1` must be finite and non-zero (checked at run time: the value is traced).",
+        )
     psi = y1 / norm_y.astype(y1.dtype)
-    psi_hat = tomography(key, psi, shots, method=method)
+    psi_hat = tomography(key, psi, shots, method=method, throw=throw)
     key_norm = jax.random.fold_in(key, 0x5EAD)  # independent of the tomography's draws
     norm_hat = estimate_norm(
         key_norm, norm_y, method=norm, scale=norm_scale, num_queries=num_queries

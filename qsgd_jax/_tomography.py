@@ -21,9 +21,11 @@ is a traced argument (sweeps over shots do not recompile).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,12 +60,51 @@ def multinomial_counts(
     **Arguments:**
 
     - `key`: PRNG key.
-    - `probs`: outcome probabilities (non-negative; only their ratios matter).
-    - `shots`: number of trials $N$ (traced scalar; integer-valued).
+    - `probs`: outcome probabilities (1-D, finite, non-negative, not all zero; only their
+      ratios matter).
+    - `shots`: number of trials $N$, a finite integer >= 1 (may be traced: then a bad value
+      raises at run time, see `tomography`).
 
     **Returns:** counts in the dtype of `probs`, summing to $N$ (exactly while $N <
     2^{24}$ in float32; above that float rounding is far below the shot noise).
     """
+    probs = jnp.asarray(probs)
+    if probs.ndim != 1 or probs.shape[0] == 0:
+        raise ValueError(f"`probs` must be a non-empty 1-D array, got shape {probs.shape}.")
+    if not jnp.issubdtype(probs.dtype, jnp.floating):
+        raise TypeError(f"`probs` must be a real float array, got dtype {probs.dtype}.")
+    check_finite("probs", probs)
+    if is_concrete(probs):
+        pn = np.asarray(probs)
+        if np.any(pn < 0) or not np.sum(pn) > 0:
+            raise ValueError(
+                f"`probs` must be non-negative and not all zero, got min {pn.min():.6g} and "
+                f"sum {pn.sum():.6g}."
+            )
+    check_shots(shots)
+    shots = jnp.asarray(shots)
+    if not is_concrete(probs):
+        probs = eqx.error_if(
+            probs,
+            ~jnp.all(jnp.isfinite(probs)) | jnp.any(probs < 0) | ~(jnp.sum(probs) > 0),
+            "`probs` must be finite, non-negative and not all zero (checked at run time: "
+            "the value is traced).",
+        )
+    if is_concrete(shots):
+        return _multinomial(key, probs, shots)
+    ok = _shots_ok(shots)
+    shots = eqx.error_if(
+        shots, ~ok, "`shots` must be a finite integer >= 1 (checked at run time: it is traced)."
+    )
+    # An invalid value would hang the binomial sampler (inf): draw 0 shots and return NaN.
+    counts = _multinomial(key, probs, jnp.where(ok, shots, jnp.zeros_like(shots)))
+    return jnp.where(ok, counts, jnp.full_like(counts, jnp.nan))
+
+
+def _multinomial(
+    key: PRNGKeyArray, probs: Float[Array, " k"], shots: ArrayLike
+) -> Float[Array, " k"]:
+    """`multinomial_counts` without input checks (valid `shots` and `probs`)."""
     dtype = probs.dtype
     k = probs.shape[0]
     # Bottom-up pairwise sums; each level padded to even length with zero probability.
@@ -141,6 +182,10 @@ def check_support(support, n: int, vector: str) -> None:
             raise ValueError("`support` has repeated indices; each index must appear once.")
 
 
+def _norm_tol(dtype) -> float:
+    return 1e-4 if jnp.finfo(dtype).bits <= 32 else 1e-9
+
+
 def _check_state(name: str, psi, support) -> None:
     if psi.ndim != 1:
         raise ValueError(f"`{name}` must be a 1-D amplitude vector, got shape {psi.shape}.")
@@ -157,7 +202,7 @@ def _check_state(name: str, psi, support) -> None:
             norm_on = float(np.sqrt(np.sum(sq[np.asarray(support)] ** 2)))
         else:
             norm_on = norm
-        tol = 1e-4 if jnp.finfo(psi.dtype).bits <= 32 else 1e-9
+        tol = _norm_tol(psi.dtype)
         if abs(norm - 1) > tol or abs(norm_on - 1) > tol:
             where = "" if support is None else f" (on the support: {norm_on:.6g})"
             raise ValueError(
@@ -167,9 +212,51 @@ def _check_state(name: str, psi, support) -> None:
             )
 
 
-def check_shots(shots) -> None:
-    """Raise unless a concrete `shots` is an integer-valued number >= 1."""
-    check_int_range("shots", shots, 1)
+def _state_ok(psi, sub) -> Array:
+    """Traced: `psi` finite and of unit norm on the whole vector and on the support `sub`."""
+    tol = _norm_tol(psi.dtype)
+    finite = jnp.all(jnp.isfinite(psi))
+    norm = jnp.linalg.norm(psi)
+    norm_on = jnp.linalg.norm(sub)
+    return finite & (jnp.abs(norm - 1) <= tol) & (jnp.abs(norm_on - 1) <= tol)
+
+
+def check_shots(shots, *, integer: bool = True) -> None:
+    """Raise unless a concrete `shots` is a real, finite, integer-valued scalar >= 1.
+
+    `integer=False` allows any real value >= 1 (the Gaussian surrogate is smooth in $N$). A
+    traced `shots` is checked at run time instead (see `tomography`).
+    """
+    if isinstance(shots, bool):
+        raise TypeError(f"`shots` must be an integer >= 1, got the boolean {shots!r}.")
+    if not is_concrete(shots):
+        if jnp.ndim(shots) != 0:
+            raise ValueError(f"`shots` must be a scalar, got shape {jnp.shape(shots)}.")
+        return
+    arr = np.asarray(shots)
+    if arr.ndim != 0:
+        raise ValueError(
+            f"`shots` must be a scalar (one number of shots per round), got shape {arr.shape}; "
+            "vmap over an array of shots instead."
+        )
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"`shots` must be an integer >= 1, got {shots!r} of dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and not np.isfinite(arr):
+        raise ValueError(
+            f"`shots` must be a finite integer >= 1, got {shots!r}; an infinite number of shots "
+            "is the exact read-out (pass the exact state instead of sampling it)."
+        )
+    if integer:
+        check_int_range("shots", shots, 1)
+    elif not arr >= 1:
+        raise ValueError(f"`shots` must be >= 1, got {shots!r}.")
+
+
+def _shots_ok(shots: Array, integer: bool = True) -> Array:
+    """Traced: `shots` is finite and >= 1 (and an integer, unless `integer=False`)."""
+    real = shots if jnp.issubdtype(shots.dtype, jnp.floating) else shots.astype(float)
+    ok = jnp.isfinite(real) & (real >= 1)
+    return ok & (real == jnp.round(real)) if integer else ok
 
 
 def _sample(key, psi, shots):
@@ -177,14 +264,14 @@ def _sample(key, psi, shots):
     n = jnp.asarray(shots).astype(rdtype)
     k_basis, k_re, k_im = jax.random.split(key, 3)
     p = jnp.abs(psi) ** 2
-    counts = multinomial_counts(k_basis, p, n)
+    counts = _multinomial(k_basis, p, n)
     r = jnp.sqrt(counts / n)
 
     def interference(k, phase):
         # P(b, i) = |psi_i + (-1)^b e^{i alpha} r_i|^2 / 4, outcomes ordered (i, b).
         ref = r.astype(psi.dtype) if phase is None else phase * r.astype(psi.dtype)
         probs = jnp.stack([jnp.abs(psi + ref) ** 2, jnp.abs(psi - ref) ** 2], axis=1) / 4
-        c = multinomial_counts(k, probs.reshape(-1).astype(rdtype), n).reshape(-1, 2)
+        c = _multinomial(k, probs.reshape(-1).astype(rdtype), n).reshape(-1, 2)
         return c[:, 0] - c[:, 1]
 
     if jnp.iscomplexobj(psi):
@@ -196,17 +283,143 @@ def _sample(key, psi, shots):
     return jnp.where(d >= 0, r, -r).astype(psi.dtype)
 
 
+# The surrogate's moments (see `tomography_mean`): below _LAM_EXACT expected basis counts the
+# sums over the basis count are exact; above, the expansion in 1/lambda (relative error of
+# the variance < 0.1 %) and sign errors below 1e-12.
+_LAM_EXACT = 30.0
+_N_TERMS = 80  # basis counts 0..79: the Bin(N, p) tail beyond is < 1e-15 for N p < 30
+_TABLE_POINTS = 1025
+
+
+@functools.cache
+def _sign_error_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The sign-error term $H_\pm(\lambda) = \sum_{n\ge1} \mathrm{Poi}(n; \lambda)\sqrt n\,
+    w_\pm(\lambda, n)$ tabulated on a grid.
+
+    $w_+ = P(c_+ < c_-)$, $w_- = P(c_+ \le c_-)$ with independent $c_\pm \sim
+    \mathrm{Poi}((\sqrt\lambda \pm \sqrt n)^2/4)$: the interference counts that agree and
+    disagree with the true sign, given $n$ basis counts. Ties go to "+" in the sampler, hence
+    the two tables. Grid uniform in $\sqrt\lambda$ on $[0, \sqrt{30}]$; float64 numpy, once.
+    """
+    u = np.linspace(0.0, math.sqrt(_LAM_EXACT), _TABLE_POINTS)
+    lam = u**2
+    n = np.arange(1, 121, dtype=np.float64)
+    k = np.arange(0, 121, dtype=np.float64)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, 122)))])
+
+    def poisson(x, mu):  # pmf of Poi(mu) at integer x, mu >= 0 (broadcast)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logp = x * np.log(mu) - mu - log_fact[x.astype(int)]
+        return np.where(mu > 0, np.exp(logp), (x == 0).astype(np.float64))
+
+    lam_, n_ = lam[:, None, None], n[None, :, None]
+    mu_p = (np.sqrt(lam_) + np.sqrt(n_)) ** 2 / 4
+    mu_m = (np.sqrt(lam_) - np.sqrt(n_)) ** 2 / 4
+    pmf_p = poisson(k[None, None, :], mu_p)
+    pmf_m = poisson(k[None, None, :], mu_m)
+    cdf_p = np.cumsum(pmf_p, axis=2)
+    below = np.concatenate([np.zeros_like(cdf_p[..., :1]), cdf_p[..., :-1]], axis=2)
+    w_plus = np.sum(pmf_m * below, axis=2)  # P(c+ < c-)
+    w_minus = np.sum(pmf_m * cdf_p, axis=2)  # P(c+ <= c-)
+    weight = poisson(n[None, :], lam[:, None]) * np.sqrt(n)[None, :]
+    return lam, np.sum(weight * w_plus, axis=1), np.sum(weight * w_minus, axis=1)
+
+
+def tomography_mean(psi: Inexact[Array, " s"], shots: ArrayLike) -> Inexact[Array, " s"]:
+    r"""Mean $m_i = E[\hat\psi_i]$ of the sampled estimate (real amplitudes; exact law).
+
+    With $a = |\psi_i|$, $\lambda = N a^2$ and $n \sim \mathrm{Bin}(N, a^2)$ basis counts,
+    $\hat\psi_i = \hat\sigma_i\sqrt{n/N}$ where the sign is wrong with probability
+    $w_\pm(n)$ (interference round, ties counted as "+"), so
+
+    $$m_i = \mathrm{sign}(\psi_i)\, N^{-1/2}\big(E\sqrt n - 2E[\sqrt n\, w_\pm(n)]\big),
+    \qquad E[\hat\psi_i^2] = E[n/N] = a^2 \text{ exactly}.$$
+
+    For $\lambda < 30$ both expectations are sums over $n < 80$: $E\sqrt n$ under the exact
+    binomial law; the sign term with Poisson counts (`_sign_error_table`, relative error
+    $O(a^2)$, i.e. only when $N < 30/a^2$ with $a^2$ not small). For $\lambda \ge 30$,
+    $m_i = \psi_i(1 - \epsilon)$ with $\epsilon = \frac{q}{8\lambda} -
+    \frac{q(1 - 2a^2)/16 - 15q^2/128}{\lambda^2}$, $q = 1 - a^2$ (moments of the binomial;
+    the sign term is below $10^{-12}$). Complex amplitudes: $m = \psi$ (delta method).
+
+    **Arguments:**
+
+    - `psi`: the normalized state on the support.
+    - `shots`: shots $N$ per round.
+
+    **Returns:** the mean, dtype of `psi`.
+    """
+    m, _ = _real_moments(psi, shots)
+    return m
+
+
+def _real_moments(psi, shots):
+    """(mean, variance) of the sampled estimate per entry; complex: (psi, None)."""
+    if jnp.iscomplexobj(psi):
+        return psi, None
+    dtype = psi.dtype
+    n = jnp.asarray(shots).astype(dtype)
+    p = psi**2
+    lam = n * p
+    # Resolved entries: expansion in 1/lambda (lambda clipped so the other branch stays finite).
+    lam_b = jnp.maximum(lam, _LAM_EXACT)
+    q = 1 - p
+    eps = q / (8 * lam_b) - (q * (1 - 2 * p) / 16 - 15 * q**2 / 128) / lam_b**2
+    mean_b = psi * (1 - eps)
+    var_b = p * eps * (2 - eps)  # p (1 - (1 - eps)^2) without cancellation
+    # Unresolved entries: exact sums over the basis count n = 0 .. _N_TERMS - 1.
+    small = lam < _LAM_EXACT
+    p_s = jnp.clip(jnp.where(small, p, 0), 0, 1 - 1e-6)
+    lam_s = jnp.where(small, lam, 0)
+    pos = lam_s > 0
+    lam_safe = jnp.where(pos, lam_s, 1)
+    log1mp = jnp.log1p(-p_s)
+
+    def term(carry, j):
+        # P(j) / P(j - 1) = (N - j + 1) p / (j (1 - p)); zero once j > N
+        log_pmf, acc = carry
+        factor = lam_safe - (j - 1) * p_s
+        alive = pos & (factor > 0)
+        log_pmf = log_pmf + jnp.log(jnp.where(alive, factor, 1)) - jnp.log(j) - log1mp
+        acc = acc + jnp.sqrt(j) * jnp.where(alive, jnp.exp(log_pmf), 0)
+        return (jnp.where(alive, log_pmf, -jnp.inf), acc), None
+
+    # a scan, not an unrolled sum: O(s) memory and a small program
+    js = jnp.arange(1, _N_TERMS).astype(dtype)
+    init = (n * log1mp, jnp.zeros_like(psi))  # log P(n = 0)
+    (_, sqrt_n_mean), _ = jax.lax.scan(term, init, js)
+    grid, h_plus, h_minus = _sign_error_table()
+    grid = jnp.asarray(grid, dtype)
+    h = jnp.where(
+        psi >= 0,
+        jnp.interp(lam_s, grid, jnp.asarray(h_plus, dtype)),
+        jnp.interp(lam_s, grid, jnp.asarray(h_minus, dtype)),
+    )
+    sign = jnp.where(psi >= 0, 1, -1).astype(dtype)
+    mean_s = sign * (sqrt_n_mean - 2 * h) / jnp.sqrt(n)
+    var_s = p - mean_s**2
+    mean = jnp.where(small, mean_s, mean_b)
+    var = jnp.where(small, var_s, var_b)
+    return mean, jnp.maximum(var, 0)
+
+
 def tomography_std(
     psi: Inexact[Array, " s"], shots: ArrayLike
 ) -> tuple[Float[Array, " s"], Float[Array, " s"]]:
-    r"""Per-entry standard deviations of the sampled estimate, radial and tangential.
+    r"""Per-entry standard deviations of the sampled estimate about its mean, radial and
+    tangential.
 
-    Delta method for $r_i = \sqrt{n_i/N}$: $\mathrm{Var}\,r_i \approx (1 - p_i)/(4N)$ with
-    $p_i = |\psi_i|^2$. The phase from two interference rounds adds a tangential error of
-    variance $(1 - \tfrac12 p_i \sin^2 2\varphi_i)/N$ (complex amplitudes only; zero for
-    real ones, whose signs are exact once $N p_i \gg 1$). Both are tapered by $1 -
-    e^{-4Np_i}$ (resp. $1 - e^{-Np_i}$) so that they tend to $\approx p_i$, the sampler's
-    variance, where $Np_i \lesssim 1$ and the estimate is mostly exactly 0.
+    Real amplitudes: exact, $\mathrm{Var}\,\hat\psi_i = |\psi_i|^2 - m_i^2$ with the mean
+    $m_i$ of `tomography_mean` (since $\hat\psi_i^2 = n_i/N$ has mean $|\psi_i|^2$). This
+    includes the sign errors of unresolved entries ($N|\psi_i|^2 \lesssim 10$): e.g. for
+    $\psi_i = -\sqrt p$, $p = 1.3\times10^{-4}$, $N = 10^4$ it is $0.80\,p$, and the mean
+    square error $\mathrm{Var} + (m_i - \psi_i)^2 = 2p - 2\psi_i m_i$ is $1.10\,p$. Where
+    $N|\psi_i|^2 \gg 1$ it tends to the delta method's $(1 - p_i)/(4N)$; the tangential
+    part is 0.
+
+    Complex amplitudes (delta method, tapered): radial $(1 - p_i)/(4N)\,(1 - e^{-4Np_i})$;
+    the phase from two interference rounds adds a tangential variance $(1 - \tfrac12 p_i
+    \sin^2 2\varphi_i)/N\,(1 - e^{-Np_i})$.
 
     **Arguments:**
 
@@ -218,11 +431,12 @@ def tomography_std(
     rdtype = _real_dtype(psi)
     n = jnp.asarray(shots).astype(rdtype)
     p = jnp.abs(psi) ** 2
-    var_r = (1 - p) / (4 * n) * (1 - jnp.exp(-4 * n * p))
     if jnp.iscomplexobj(psi):
+        var_r = (1 - p) / (4 * n) * (1 - jnp.exp(-4 * n * p))
         sin2 = jnp.sin(2 * jnp.angle(psi)) ** 2
         var_t = (1 - p * sin2 / 2) / n * (1 - jnp.exp(-n * p))
     else:
+        _, var_r = _real_moments(psi, shots)
         var_t = jnp.zeros_like(p)
     return _safe_sqrt(var_r), _safe_sqrt(var_t)
 
@@ -234,15 +448,16 @@ def _safe_sqrt(x):
 
 
 def _gaussian(key, psi, shots):
-    std_r, std_t = tomography_std(psi, shots)
-    z = jax.random.normal(key, (2,) + psi.shape, std_r.dtype)
     if jnp.iscomplexobj(psi):
+        std_r, std_t = tomography_std(psi, shots)
+        z = jax.random.normal(key, (2,) + psi.shape, std_r.dtype)
         mag = jnp.abs(psi)
         safe = jnp.where(mag > 0, mag, 1)
         unit = jnp.where(mag > 0, psi / safe.astype(psi.dtype), jnp.ones_like(psi))
         noise = (std_r * z[0]).astype(psi.dtype) + 1j * (std_t * z[1]).astype(psi.dtype)
         return psi + unit * noise
-    return psi + std_r * z[0]
+    mean, var = _real_moments(psi, shots)
+    return mean + _safe_sqrt(var) * jax.random.normal(key, psi.shape, psi.dtype)
 
 
 def tomography(
@@ -252,22 +467,32 @@ def tomography(
     *,
     support: Int[Array, " s"] | None = None,
     method: _Method = "sample",
+    throw: bool = True,
 ) -> Inexact[Array, " n"]:
     r"""Estimate a normalized state's amplitudes from $N$ shots per measurement round.
 
     `method="sample"` (default) draws the actual measurement statistics (module docstring):
     $\hat\psi_i = \hat\sigma_i\sqrt{n_i/N}$, using `interference_rounds` $\times N$ copies.
-    `method="gaussian"` is the differentiable surrogate $\hat\psi = \psi + \sigma \odot z$
-    with the per-entry variances of `tomography_std`; use it under `grad`.
+    `method="gaussian"` is the differentiable surrogate $\hat\psi = m + \sigma \odot z$
+    with the sampler's per-entry mean and variance (`tomography_mean`, `tomography_std`;
+    sign errors of unresolved entries included); use it under `grad`.
+
+    Bad input raises before any sampling: concretely when the values are known, and, when
+    `psi` or `shots` are traced (`jit`, `vmap`, `sweep`), at run time through
+    `equinox.error_if` (non-finite or non-normalized state, shots not a finite integer
+    >= 1). With `throw=False` the traced checks do not raise and the estimate is NaN
+    instead (for callers that report a status of their own).
 
     **Arguments:**
 
     - `key`: PRNG key (same key, same estimate).
     - `psi`: the state, real or complex, $\|\psi\|_2 = 1$ (on `support` if given).
-    - `shots`: shots $N$ per round, an integer >= 1; traced, so it may be vmapped.
+    - `shots`: shots $N$ per round, an integer >= 1 (for `"gaussian"` any real >= 1: the
+      surrogate is differentiable in $N$); traced, so it may be vmapped.
     - `support`: optional indices of the known support (length $s \le n$); the state is
       measured there and the estimate is exactly 0 elsewhere.
     - `method`: `"sample"` or `"gaussian"`.
+    - `throw`: raise at run time on invalid traced input (default) or return NaN.
 
     **Returns:** the estimate $\hat\psi$, same shape and dtype as `psi`.
     """
@@ -277,9 +502,35 @@ def tomography(
     if method not in ("sample", "gaussian"):
         raise ValueError(f"`method` must be 'sample' or 'gaussian', got {method!r}.")
     _check_state("psi", psi, support)
-    check_shots(shots)
+    check_shots(shots, integer=method == "sample")
+    shots = jnp.asarray(shots)
     sub = psi if support is None else psi[support]
+    traced = not is_concrete((psi, shots))
+    ok = jnp.ones((), bool)
+    if traced:
+        ok_state = _state_ok(psi, sub)
+        ok_shots = _shots_ok(shots, integer=method == "sample")
+        if throw:
+            sub = eqx.error_if(
+                sub,
+                ~ok_state,
+                "`psi` must be a finite, normalized state (||psi||_2 = 1, on the support if "
+                "given); checked at run time because the value is traced.",
+            )
+            shots = eqx.error_if(
+                shots,
+                ~ok_shots,
+                "`shots` must be a finite integer >= 1 (a finite real >= 1 for the Gaussian "
+                "surrogate); checked at run time because the value is traced.",
+            )
+        ok = ok_state & ok_shots
+        # Invalid values would hang the binomial sampler (inf shots) or feed it NaN: sample a
+        # harmless stand-in and return NaN (reached only with throw=False or EQX_ON_ERROR=nan).
+        sub = jnp.where(ok, sub, jnp.zeros_like(sub).at[0].set(1))
+        shots = jnp.where(ok, shots, jnp.ones_like(shots))
     est = _sample(key, sub, shots) if method == "sample" else _gaussian(key, sub, shots)
+    if traced:
+        est = jnp.where(ok, est, jnp.full_like(est, jnp.nan))
     if support is None:
         return est
     return jnp.zeros_like(psi).at[support].set(est)
@@ -370,5 +621,6 @@ __all__ = [
     "shots_for_error",
     "tomography",
     "tomography_error_bound",
+    "tomography_mean",
     "tomography_std",
 ]

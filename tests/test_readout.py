@@ -7,15 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax._norm_estimation import (
-    ae_error_bound,
-    amplitude_estimation,
-    amplitude_estimation_probs,
-    estimate_norm,
-    norm_estimation_runs,
-)
-from qsgd_jax._readout import download
-from qsgd_jax._upload import upload_cost
+import qsgd_jax as qj
+
+ae_error_bound = qj.ae_error_bound
+amplitude_estimation = qj.amplitude_estimation
+amplitude_estimation_probs = qj.amplitude_estimation_probs
+estimate_norm = qj.estimate_norm
+norm_estimation_runs = qj.norm_estimation_runs
+download = qj.download
+upload_cost = qj.upload_cost
 
 N_FULL, S = 40, 12
 
@@ -183,3 +183,22 @@ def test_download_bad_input(getkey):
         download(key, y1, 3.5, **kw)
     with pytest.raises(ValueError, match="scale"):
         download(key, y1, 10, norm="amplitude_estimation", **kw)
+
+
+def test_download_traced_bad_input_raises_or_is_nan(getkey):
+    y1, support, theta_bar = _problem(getkey())
+    key = getkey()
+    for y, shots, match in (
+        (jnp.zeros(S), 100, "`y1` must be finite and non-zero"),
+        (y1.at[0].set(jnp.nan), 100, "`y1` must be finite and non-zero"),
+        (y1, 0, "`shots` must be a finite integer"),
+        (y1, jnp.inf, "`shots` must be a finite integer"),
+    ):
+        with pytest.raises(Exception, match=match):
+            jax.block_until_ready(_download(key, y, shots, support, theta_bar).theta_hat)
+        quiet = jax.jit(
+            lambda y, n: download(key, y, n, support=support, theta_bar=theta_bar, throw=False)
+        )(y, shots)
+        assert np.all(np.isnan(np.asarray(quiet.u_hat)))
+    with pytest.raises(ValueError, match="`shots` must be a finite integer"):
+        download(key, y1, float("inf"), support=support, theta_bar=theta_bar)

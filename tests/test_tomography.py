@@ -1,9 +1,10 @@
 """Vector-state tomography: exact multinomial statistics, consistency, sample complexity,
-signs, keys and transformations, the Gaussian surrogate, bad input.
+signs, keys and transformations, the Gaussian surrogate, bad input (eager and traced).
 
 Oracles: scipy's multinomial pmf, analytic moments (N p, N p(1-p)), the delta-method error
-E||e||^2 = sum_i (1 - p_i)/(4N) (+ phase term for complex states), finite differences.
-Statistical tolerances are stated at each assert; all keys are seeded.
+E||e||^2 = sum_i (1 - p_i)/(4N) (+ phase term for complex states), Monte-Carlo moments of the
+exact sampler (itself checked against scipy), finite differences. Statistical tolerances are
+stated at each assert; all keys are seeded.
 """
 
 import math
@@ -14,14 +15,15 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from qsgd_jax._tomography import (
-    interference_rounds,
-    multinomial_counts,
-    shots_for_error,
-    tomography,
-    tomography_error_bound,
-    tomography_std,
-)
+import qsgd_jax as qj
+
+interference_rounds = qj.interference_rounds
+multinomial_counts = qj.multinomial_counts
+shots_for_error = qj.shots_for_error
+tomography = qj.tomography
+tomography_error_bound = qj.tomography_error_bound
+tomography_mean = qj.tomography_mean
+tomography_std = qj.tomography_std
 
 
 def _spread_state(key, s, complex_=False, dtype=jnp.float64):
@@ -241,7 +243,8 @@ def test_grad_through_surrogate_matches_finite_differences(getkey, complex_):
 
     @jax.jit
     def loss(x, n):
-        est = tomography(key, x, n, method="gaussian")
+        # normalized inside: the perturbed points stay valid states
+        est = tomography(key, x / jnp.linalg.norm(x).astype(x.dtype), n, method="gaussian")
         return jnp.sum(w * jnp.abs(est) ** 2) + jnp.sum(w * jnp.real(est))
 
     n_shots = jnp.asarray(50.0)
@@ -290,3 +293,109 @@ def test_bad_input(getkey):
         shots_for_error(0.1, 0.05, 0)
     with pytest.raises((ValueError, TypeError), match="norm"):
         shots_for_error(0.1, 0.05, 10, "l1")
+
+
+# --- surrogate moments where entries are unresolved (sign errors) ----------------------------
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_surrogate_mean_and_variance_match_sampler_at_small_amplitudes(getkey, sign):
+    # psi = [sqrt(1 - p), +-sqrt(p)], N = 1e4: N p from 0.1 (almost always read as 0) through
+    # 1.3 (the sign is often wrong) to 50 (resolved). Oracle: the exact sampler over many keys.
+    n_shots, trials = 1e4, 40_000
+    for p in (1e-5, 1.3e-4, 5e-4, 2e-3, 5e-3):
+        psi = jnp.array([np.sqrt(1 - p), sign * np.sqrt(p)])
+        x = _run(getkey(), psi, n_shots, trials)[:, 1]
+        mean, var = x.mean(), x.var()
+        se_mean = np.sqrt(var / trials)
+        se_var = np.sqrt(np.mean((x - mean) ** 4) - var**2) / np.sqrt(trials)
+        m_pred = float(tomography_mean(psi, n_shots)[1])
+        v_pred = float(tomography_std(psi, n_shots)[0][1]) ** 2
+        # 4.5 standard errors (both moments, 10 cases: a false alarm < 1e-4), plus the
+        # documented model error (Poisson interference counts, O(p) relative)
+        assert abs(m_pred - mean) < 4.5 * se_mean + 1e-3 * np.sqrt(p), (p, m_pred, mean)
+        assert abs(v_pred - var) < 4.5 * se_var + 3e-3 * p, (p, v_pred, var)
+        # the Gaussian surrogate draws with these moments
+        g = _run(getkey(), psi, n_shots, trials, gauss=True)[:, 1]
+        assert abs(g.mean() - m_pred) < 4.5 * np.sqrt(v_pred / trials)
+        np.testing.assert_allclose(g.var(), v_pred, rtol=4.5 * np.sqrt(2 / trials))
+    # the case reported: p = 1.3e-4, a negative entry, variance 0.80 p (the delta method's
+    # (1 - p) / (4 N) = 0.19 p ignores the sign errors)
+    p = 1.3e-4
+    psi = jnp.array([np.sqrt(1 - p), -np.sqrt(p)])
+    np.testing.assert_allclose(float(tomography_std(psi, 1e4)[0][1]) ** 2 / p, 0.80, atol=0.01)
+
+
+def test_surrogate_moments_tend_to_delta_method_when_resolved():
+    p = jnp.array([0.5, 0.3, 0.15, 0.05])
+    psi = jnp.sqrt(p) * jnp.array([1.0, -1.0, 1.0, -1.0])
+    for n_shots in (1e4, 1e6, 1e8):
+        var = np.asarray(tomography_std(psi, n_shots)[0]) ** 2
+        delta = (1 - np.asarray(p)) / (4 * n_shots)
+        np.testing.assert_allclose(var, delta, rtol=2e-3)
+        bias = np.asarray(tomography_mean(psi, n_shots) - psi)
+        np.testing.assert_allclose(bias, -np.asarray(psi) * delta / (2 * np.asarray(p)), rtol=0.05)
+
+
+# --- bad input under jit / vmap: checked at run time ---------------------------------------
+
+
+@jax.jit
+def _traced(key, psi, shots):
+    return tomography(key, psi, shots)
+
+
+@jax.jit
+def _traced_quiet(key, psi, shots):
+    return tomography(key, psi, shots, throw=False)
+
+
+def test_traced_bad_input_raises_or_is_nan(getkey):
+    key = getkey()
+    psi = _spread_state(getkey(), 4)
+    assert np.all(np.isfinite(np.asarray(_traced(key, psi, 100.0))))
+    # inf shots used to hang (endless binomial rejection loop); 0 shots gave NaN
+    for shots in (0.0, -3.0, 2.5, np.inf, np.nan):
+        with pytest.raises(Exception, match="`shots` must be a finite integer"):
+            jax.block_until_ready(_traced(key, psi, shots))
+        assert np.all(np.isnan(np.asarray(_traced_quiet(key, psi, shots))))
+    # unnormalized and NaN states used to give finite numbers
+    for bad in (2 * psi, psi.at[1].set(jnp.nan), jnp.zeros(4)):
+        with pytest.raises(Exception, match="`psi` must be a finite, normalized state"):
+            jax.block_until_ready(_traced(key, bad, 100.0))
+        assert np.all(np.isnan(np.asarray(_traced_quiet(key, bad, 100.0))))
+    # vmap over shots: one bad entry is reported
+    shots = jnp.array([10.0, 0.0, 1000.0])
+    with pytest.raises(Exception, match="`shots` must be a finite integer"):
+        jax.block_until_ready(jax.jit(jax.vmap(lambda n: tomography(key, psi, n)))(shots))
+    quiet = jax.jit(jax.vmap(lambda n: tomography(key, psi, n, throw=False)))(shots)
+    assert np.all(np.isnan(np.asarray(quiet[1]))) and np.all(np.isfinite(np.asarray(quiet[0])))
+    # the Gaussian surrogate has the same checks
+    with pytest.raises(Exception, match="`psi` must be a finite, normalized state"):
+        jax.block_until_ready(
+            jax.jit(lambda x: tomography(key, x, 100, method="gaussian"))(2 * psi)
+        )
+
+
+def test_bad_shots_eager_and_multinomial_counts(getkey):
+    key = getkey()
+    psi = _spread_state(getkey(), 4)
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="`shots` must be a finite integer"):
+            tomography(key, psi, bad)
+        with pytest.raises(ValueError, match="`shots` must be a finite integer"):
+            multinomial_counts(key, _P, bad)
+    with pytest.raises(TypeError, match="shots"):
+        tomography(key, psi, True)
+    with pytest.raises(ValueError, match="scalar"):
+        tomography(key, psi, jnp.array([10, 20]))
+    with pytest.raises(ValueError, match="shots"):
+        multinomial_counts(key, _P, 0)
+    with pytest.raises(ValueError, match="probs"):
+        multinomial_counts(key, jnp.array([0.5, -0.1]), 10)
+    with pytest.raises(ValueError, match="probs"):
+        multinomial_counts(key, jnp.zeros(3), 10)
+    with pytest.raises(ValueError, match="non-finite"):
+        multinomial_counts(key, jnp.array([0.5, jnp.nan]), 10)
+    with pytest.raises(Exception, match="`shots` must be a finite integer"):
+        jax.block_until_ready(jax.jit(lambda n: multinomial_counts(key, _P, n))(jnp.inf))
