@@ -189,3 +189,24 @@ def test_sigterm_during_a_run_leaves_no_temporary_folder(tmp_path):
             proc.wait()
     assert code == 128 + signal.SIGTERM
     assert list(out.parent.iterdir()) == []  # neither the result nor a hidden temporary folder
+
+
+def test_a_diverging_run_is_a_message_naming_the_step(monkeypatch, tmp_path, capsys):
+    import jax.numpy as jnp
+    import numpy as np
+
+    import qsgd_jax as qj
+
+    def run(config, progress):  # u_t = 1e100^t overflows float64 at t = 4
+        poly = qj.polynomial_map(np.zeros(2), 1e100 * np.eye(2), eta=1.0)
+        qj.carleman_error(qj.carleman(poly, 1), jnp.ones(2), 6)
+        raise AssertionError("not reached")  # pragma: no cover
+
+    monkeypatch.setitem(REGISTRY, "boom", Experiment("boom", "-", "-", {p: {} for p in PRESETS},
+                                                     run))  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        main(["run", "boom", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "boom stopped, nothing was written: Carleman error study failed" in err
+    assert "at step t = 4" in err and not list(tmp_path.iterdir())
