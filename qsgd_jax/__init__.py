@@ -152,6 +152,11 @@ from ._polynomial import (
     gd_map as gd_map,
     polynomial_map as polynomial_map,
 )
+from ._progress import (
+    PROGRESS_ENV_VAR as PROGRESS_ENV_VAR,
+    progress as progress,
+    progress_counter as progress_counter,
+)
 from ._propagation import (
     PaperProxy as PaperProxy,
     PropagationCurve as PropagationCurve,

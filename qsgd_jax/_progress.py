@@ -12,19 +12,29 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-ENV_VAR = "QSGD_JAX_PROGRESS"
+PROGRESS_ENV_VAR = "QSGD_JAX_PROGRESS"
 """Environment variable that switches bars on (`1`) or off (`0`) where `enabled=None`."""
 
 
 def progress_default() -> bool:
     """Whether bars are on when a caller passes `enabled=None`: `$QSGD_JAX_PROGRESS` (`1`/`0`),
     else off."""
-    value = os.environ.get(ENV_VAR, "").strip().lower()
+    value = os.environ.get(PROGRESS_ENV_VAR, "").strip().lower()
     return value in ("1", "true", "yes", "on")
+
+
+def _check(enabled, total) -> bool:
+    if enabled is None:
+        enabled = progress_default()
+    if not isinstance(enabled, bool):
+        raise TypeError(f"`enabled` must be True, False or None, got {enabled!r}.")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise ValueError(f"`total` must be a non-negative int or None, got {total!r}.")
+    return enabled
 
 
 def progress(
@@ -47,12 +57,7 @@ def progress(
     **Returns:** an iterable over the items of `iterable`, unchanged: a `tqdm` bar, or, disabled,
     `iterable` itself (`tqdm` is then not imported).
     """
-    if enabled is None:
-        enabled = progress_default()
-    if not isinstance(enabled, bool):
-        raise TypeError(f"`enabled` must be True, False or None, got {enabled!r}.")
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise ValueError(f"`total` must be a non-negative int or None, got {total!r}.")
+    enabled = _check(enabled, total)
     if not enabled:
         return iterable
     # The plain (text) bar, not `tqdm.auto`: its notebook widget needs ipywidgets and warns
@@ -62,4 +67,46 @@ def progress(
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, dynamic_ncols=True)
 
 
-__all__ = ["ENV_VAR", "progress", "progress_default"]
+class _NoBar:
+    """What `progress_counter` returns when disabled: the bar's interface, doing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        del n
+
+    def set_postfix_str(self, s: str) -> None:
+        del s
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress_counter(
+    *, total: int | None, enabled: bool | None = False, desc: str | None = None
+) -> Any:
+    """A bar advanced by hand, for loops that are not a plain iteration (e.g. a `while` loop that
+    advances by a window's length): `with progress_counter(total=T, enabled=True) as bar:
+    ... bar.update(n)`.
+
+    **Arguments:**
+
+    - `total`: the count at completion (e.g. steps), or `None` if unknown.
+    - `enabled`, `desc`: as for `progress`.
+
+    **Returns:** a `tqdm` bar on stderr, or, disabled, an object with the same `update`,
+    `set_postfix_str`, `close` and context-manager methods that does nothing.
+    """
+    enabled = _check(enabled, total)
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
+
+
+__all__ = ["PROGRESS_ENV_VAR", "progress", "progress_counter", "progress_default"]
