@@ -11,6 +11,7 @@ import math
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 MEMORY_FRACTION = 0.5
@@ -47,9 +48,17 @@ def check_finite_tree(name: str, tree) -> None:
     for path, leaf in leaves:
         if isinstance(leaf, jax.core.Tracer):
             continue
+        if isinstance(leaf, jax.Array):
+            if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+                continue  # integer labels, PRNG keys: nothing to check
+            # reduce on the device (one bool comes back, not the data); evaluated now even
+            # inside a trace, where the leaf is a concrete constant
+            with jax.ensure_compile_time_eval():
+                if bool(jnp.all(jnp.isfinite(leaf))):
+                    continue
         try:
             arr = np.asarray(leaf)
-        except (TypeError, ValueError):  # a non-array leaf (e.g. a PRNG key): nothing to check
+        except (TypeError, ValueError):  # a non-array leaf: nothing to check
             continue
         if arr.dtype.kind not in "fc" or np.all(np.isfinite(arr)):
             continue

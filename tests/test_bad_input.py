@@ -62,6 +62,10 @@ def test_check_finite_tree_skips_tracers_and_integers():
     jax.jit(lambda x: qj.check_finite_tree("x", x) or x)(jnp.ones(2))
     with pytest.raises(ValueError, match="`x` has 2 non-finite"):
         qj.check_finite_tree("x", np.array([np.nan, 1.0, -np.inf]))
+    # a concrete constant is still checked inside a trace (on the device, one bool back)
+    const = jnp.asarray([1.0, jnp.nan])
+    with pytest.raises(ValueError, match=r"`c` has 1 non-finite .* index \(1,\)"):
+        jax.jit(lambda x: qj.check_finite_tree("c", const) or x)(jnp.ones(2))
 
 
 # --- labels ----------------------------------------------------------------------------------
