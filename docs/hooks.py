@@ -117,7 +117,7 @@ def _api_pages() -> dict[str, str]:
     pages["api/index.md"] = "\n".join(index) + "\n"
     pages["api/experiments.md"] = (
         "# `qsgd_jax.experiments`\n\n::: qsgd_jax.experiments\n"
-        "    options:\n      show_submodules: false\n      members: true\n"
+        "    options:\n      show_root_heading: false\n      show_submodules: false\n"
     )
     return pages
 
