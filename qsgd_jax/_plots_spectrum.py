@@ -62,6 +62,7 @@ def plot_error_propagation(
     scale: float = 1.0,
     parts: bool = True,
     shade: bool = True,
+    decades: float | None = 6.0,
     ax=None,
 ):
     """$E(t)$ (solid), its parts, and the paper's proxy $E_\\text{paper}(t)$ (dash-dot) vs step $t$.
@@ -79,6 +80,9 @@ def plot_error_propagation(
       The proxies are normalized over their kept modes and are never scaled.
     - `parts`: draw the two parts as well.
     - `shade`: shade the bands where a proxy is below 1.
+    - `decades`: the y axis reaches this many decades below the line $E = 1$ at most (a
+      proxy over strongly dissipative modes alone falls to $10^{-30}$ and would flatten the
+      rest); `None`: the data's range.
     - `ax`: a matplotlib Axes (default: a new figure).
 
     **Returns:** the matplotlib `Figure`.
@@ -123,9 +127,15 @@ def plot_error_propagation(
     if proxies and (not curves or scale != 1.0):
         ax.axhline(1.0, color="k", lw=0.5, ls="-.")
     ax.set_yscale("log")
+    if decades is not None:
+        lo, hi = ax.get_ylim()
+        floor = min(scale, 1.0) * 10.0 ** (-decades)
+        ax.set_ylim(bottom=max(lo, floor), top=hi)
     ax.set_xlabel("step t")
-    ylabel = "E(t)" + (" (dashed: dissipative, dotted: divergent)" if parts and curves else "")
-    ax.set_ylabel(ylabel + (", E_paper(t) dash-dot" if proxies else ""))
+    if proxies:
+        ax.set_ylabel("E(t) solid, E_paper(t) dash-dot")
+    else:
+        ax.set_ylabel("E(t)" + (" (dashed: dissipative, dotted: divergent)" if parts else ""))
     ax.set_title("Error propagation of a linearized GD window"
                  + ("\n(shaded: E_paper < 1)" if proxies and shade else ""))  # fmt: skip
     ax.legend(fontsize="small")

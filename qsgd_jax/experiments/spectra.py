@@ -114,8 +114,8 @@ def run(config: dict, progress) -> Output:
     sparse = [k for k in curves if k != "dense"]
     fig2 = plot_error_propagation({k: curves[k] for k in sparse},
                                   proxies={k: proxies[k] for k in sparse})  # fmt: skip
-    fig2.axes[0].set_title(f"error propagation E(t) and E_paper(t) (a_c = {config['a_c']}), "
-                           f"eta = {config['eta']}; shaded: E_paper < 1")  # fmt: skip
+    fig2.axes[0].set_title(f"E(t) and E_paper(t) (a_c = {config['a_c']}), eta = "
+                           f"{config['eta']}; shaded: E_paper < 1")  # fmt: skip
     header = ["checkpoint", "lambda_min", "lambda_max", "positive fraction", "negative ratio",
               "t*", "t_c", "E_paper kept mass", "E_paper < 1 from", "E_paper back at 1",
               "E_paper min"]  # fmt: skip
