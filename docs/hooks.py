@@ -52,8 +52,9 @@ TOPICS = [
      ["_data", "_models", "_prune"]),
     ("burgers", "Burgers benchmark", "The PNAS forced viscous Burgers benchmark.",
      ["_burgers"]),
-    ("errors", "Errors and statuses", "Exceptions and result statuses.",
-     ["_errors", "_status"]),
+    ("utilities", "Errors, statuses and progress",
+     "Exceptions, result statuses, progress bars for host-side loops.",
+     ["_errors", "_status", "_progress"]),
 ]  # fmt: skip
 
 
