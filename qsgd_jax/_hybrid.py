@@ -27,7 +27,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from ._data import Batch, batch_at
-from ._errors import check_int_range, check_positive
+from ._errors import check_finite_tree, check_int_range, check_positive
 from ._propagation import error_propagation, propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
 from ._spectrum import hessian_spectrum
@@ -192,6 +192,9 @@ def hybrid_run(
 
     **Returns:** a `HybridResult`.
     """
+    check_finite_tree("params", params)
+    check_finite_tree("x", x)
+    check_finite_tree("y", y)
     if evaluate is None:
         full = Batch(x, y)
         evaluate = lambda p: {"loss": loss_fn(p, full)}  # noqa: E731
@@ -308,6 +311,8 @@ def early_late(
     `model_error` (relative, at $T_q$), `spectral_radius` ($\\rho(F_1)$), `positive_fraction`
     (share of Hessian eigenvalues $> 0$ on the active set, exact), `t_star` of $E(t)$.
     """
+    for name, tree in (("params", params), ("x", x), ("y", y)):
+        check_finite_tree(name, tree)
     starts = sorted(int(s) for s in starts)
     if not starts or starts[0] < 0:
         raise ValueError(f"`starts` must be non-negative steps, got {starts!r}.")

@@ -45,8 +45,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
 from ._condition import amplification_rounds, condition_number, target_probability
-from ._dissipation import Dissipation, dissipation
+from ._dissipation import DENSE_LIMIT, Dissipation, dissipation
 from ._errors import (
+    check_finite_tree,
     check_int_range,
     check_memory,
     check_positive,
@@ -61,6 +62,7 @@ from ._polynomial import PolynomialMap
 from ._prune import check_mask
 from ._readout import download
 from ._resources import resource_table
+from ._status import NonFiniteError
 from ._taylor import _taylor_apply
 from ._tomography import interference_rounds, tomography
 
@@ -262,7 +264,7 @@ class WindowReport(eqx.Module):
             why = WindowStatus.error_growth
             if code == WindowStatus.non_dissipative._value:
                 why = WindowStatus.non_dissipative
-            raise RuntimeError(
+            raise NonFiniteError(
                 f"Quantum window diverged at step {int(steps[i])} of {self.num_steps} (first of "
                 f"{int(np.sum(steps >= 0))} of {steps.size} windows). {WindowStatus[why]}"
             )
@@ -579,6 +581,11 @@ def resolve_window(params: PyTree, index, batches: PyTree, config: WindowConfig)
         needs = _factored_needs(s, p, itemsize, config, state)
     else:
         needs = _dense_needs(s, p, itemsize, config)
+    if config.diagnostics:  # rho(F1): dense eigendecomposition of f1, or a Lanczos basis
+        dense_diss = s <= DENSE_LIMIT
+        needs.append((f"The dissipation diagnostics on s = {s} ("
+                      f"{'dense s x s eigendecomposition' if dense_diss else 'Lanczos basis'})",
+                      (4 * s * s if dense_diss else 70 * s) * itemsize))  # fmt: skip
     for what, nbytes in needs:
         check_memory(what, nbytes, limit)
     return dataclasses.replace(config, state=state)
@@ -626,6 +633,8 @@ def quantum_window(
     the step; under `jit`/`vmap` it is reported (`report.status`, `report.diverged_step`) and
     $\\hat\\theta$ is NaN.
     """
+    check_finite_tree("params", params)
+    check_finite_tree("batches", batches)
     index = window_index(params, mask)
     config = resolve_window(params, index, batches, config)
     if config.batching == "sgd":

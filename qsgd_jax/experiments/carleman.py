@@ -58,7 +58,7 @@ def run(config: dict, progress) -> Output:
             toy["forms"][form] = {}
             for n_ord in orders:
                 op = carleman(poly, jnp.asarray(n_ord), form=form, max_order=max(orders))
-                rel = np.asarray(carleman_error(op, loss.u0, config["steps"]).relative)
+                rel = np.asarray(carleman_error(op, loss.u0, config["steps"], throw=False).relative)
                 toy["forms"][form][str(n_ord)] = {"max_relative_error": float(np.nanmax(rel)),
                                                   "relative_error": rel.tolist()}  # fmt: skip
             progress(f"toy loss, form {form}: orders {orders} done")
