@@ -222,6 +222,9 @@ def run(config: dict, progress) -> Output:
                              loop=config["spectrum_loop"])  # fmt: skip
         densities[step] = d
         pos, neg = _support_mass(d, eta, a_c)
+        progress(f"spectrum at step {step}: lambda in [{float(d.lambda_min):.3g}, "
+                 f"{float(d.lambda_max):.3g}], mass at eta*lambda >= a_c {pos:.3g}, "
+                 f"<= -a_c {neg:.3g}")  # fmt: skip
         spectra[step] = {
             "step": step, "lambda_min": float(d.lambda_min), "lambda_max": float(d.lambda_max),
             "positive_fraction": float(d.positive_fraction),
@@ -293,6 +296,7 @@ def run(config: dict, progress) -> Output:
                 jax.random.fold_in(k_win, k),
             )
             jax.block_until_ready(p_hat)  # fmt: skip
+            info["window_seconds"] = time.perf_counter() - t0
         except RuntimeError as e:  # diverged: reported, and these steps run classically
             info.update(diverged=True, error=str(e))
             for _ in range(length):
