@@ -14,8 +14,11 @@ on 2 CPU cores), paper (GPU, paper scale).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from ._progress import PROGRESS_ENV_VAR
 
 
 def _positive_int(text: str) -> int:
@@ -70,6 +73,8 @@ def _run(args, parser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Progress bars (stderr) are on for command-line runs unless the user switched them off.
+    os.environ.setdefault(PROGRESS_ENV_VAR, "1")
     parser = argparse.ArgumentParser(
         prog="qsgd-jax", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -28,6 +28,7 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from ._data import Batch, batch_at
 from ._errors import check_finite_tree, check_int_range, check_positive
+from ._progress import progress_counter
 from ._propagation import error_propagation, propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
 from ._spectrum import hessian_spectrum
@@ -176,6 +177,7 @@ def hybrid_run(
     key: PRNGKeyArray,
     *,
     evaluate: Callable[[PyTree], dict[str, Array]] | None = None,
+    progress: bool | None = False,
 ) -> HybridResult:
     """Pre-train, prune, then train by quantum windows and by optax SGD; record both.
 
@@ -189,6 +191,8 @@ def hybrid_run(
       each window's read-out get their own sub-keys, so same key, same result.
     - `evaluate`: `evaluate(params) -> dict` of scalar metrics recorded every step (default:
       the mean loss on the whole training set; see `model_evaluate`).
+    - `progress`: a bar on stderr over the steps after pruning (`None`: follow
+      `$QSGD_JAX_PROGRESS`); off by default, on in the experiments.
 
     **Returns:** a `HybridResult`.
     """
@@ -211,7 +215,7 @@ def hybrid_run(
     ev = jax.jit(jax.vmap(lambda f: evaluate(unravel(f))))
     p_sgd, s_sgd, p_hyb, s_hyb = params, opt.init(params), params, opt.init(params)
     traj_sgd, traj_hyb, t_sgd, t_hyb, inwin = [flat0[None]], [flat0[None]], [0.0], [0.0], [False]
-    windows, fallbacks, step, done = [], [], 0, 0
+    windows, fallbacks, step, done, bar_at = [], [], 0, 0, 0
 
     def classical(n, tag=""):
         nonlocal p_hyb, s_hyb
@@ -221,7 +225,10 @@ def hybrid_run(
         t_hyb.extend(t_hyb[-1] + (time.perf_counter() - t) * np.arange(1, n + 1) / n)
         inwin.extend([False] * n)
 
+    bar = progress_counter(total=config.sparse_steps, enabled=progress, desc="hybrid steps")
     while step < config.sparse_steps:
+        bar.update(step - bar_at)
+        bar_at = step
         left = config.sparse_steps - step
         if done < config.num_windows:
             starts = step + jnp.arange(cfg.num_steps)
@@ -274,6 +281,8 @@ def hybrid_run(
             n = left
         classical(n)
         step += n
+    bar.update(step - bar_at)
+    bar.close()
     # The baseline, in one chunk (same batches: global steps 0..sparse_steps-1).
     t = time.perf_counter()
     p_sgd, s_sgd, f = jax.block_until_ready(chunk(p_sgd, s_sgd, 0, config.sparse_steps))

@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import json
 import math
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ._errors import check_memory
+from ._progress import progress as progress_bar
 
 Array = jax.Array
 
@@ -429,11 +429,8 @@ def sweep(
         memory_limit,
     )
     outs = []
-    for b in range(blocks):
+    for b in progress_bar(range(blocks), enabled=progress, desc=f"sweep ({total} points)"):
         outs.append(jax.tree_util.tree_map(np.asarray, compiled(dyn, put(b))))
-        if progress:
-            done = min((b + 1) * chunks_per_block * width, total)
-            print(f"sweep: {done}/{total} points ({b + 1}/{blocks} blocks)", file=sys.stderr)
     # each block's leaves are (chunks, width, *point_shape): flatten the two point axes only
     values = jax.tree_util.tree_map(
         lambda *xs: np.concatenate([x.reshape(-1, *x.shape[2:]) for x in xs])[:total].reshape(

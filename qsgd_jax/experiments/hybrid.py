@@ -71,7 +71,8 @@ def run(config: dict, progress) -> Output:
                  f"{config['sparse_steps']} steps after pruning")  # fmt: skip
         t0 = time.perf_counter()
         runs[mode] = hybrid_run(model.loss_fn, params, data.x_train, data.y_train, cfg,
-                                jax.random.key(config["seed"] + 1), evaluate=ev)  # fmt: skip
+                                jax.random.key(config["seed"] + 1), evaluate=ev,
+                                progress=None)  # fmt: skip
         times[mode] = time.perf_counter() - t0
         s = runs[mode].summary()
         progress(f"{mode}: accuracy hybrid {s['final_hybrid']['accuracy']:.3f}, "
