@@ -41,7 +41,8 @@ def test_sharded_and_chunked_equal_plain():
     four = qj.sweep(fn, pts)
     chunked = qj.sweep(fn, pts, chunk_size=1, progress=True)
     for other in (four, chunked):
-        np.testing.assert_allclose(other.values["max_error"], one.values["max_error"], rtol=1e-12)
+        # Sharding changes XLA's reduction order: equal to float64 rounding, not bitwise.
+        np.testing.assert_allclose(other.values["max_error"], one.values["max_error"], rtol=1e-10)
     assert one.values["max_error"].shape == (7,)
 
 
