@@ -222,3 +222,21 @@ def test_factored_bad_input():
         qj.quantum_window(
             loss, jnp.zeros(5), jnp.ones(5, bool), jnp.zeros(1), cfg, jax.random.key(0)
         )
+
+
+def test_optax_window_accepts_the_factored_state(mlp):
+    model, params, mask, batches = mlp
+    T = 3
+    cfg = qj.WindowConfig(1.0, T, degree=2, order=2, state="factored", diagnostics=False)
+    first = qj.Batch(batches.x[0], batches.y[0])
+    opt = qj.quantum_window_optimizer(0.3, cfg, mask, first, jax.random.key(7))
+    state = opt.init(params)
+    p = params
+    for t in range(T):
+        b = qj.Batch(batches.x[t], batches.y[t])
+        g = jax.grad(model.loss_fn)(p, b)
+        u, state = opt.update(g, state, p, value_fn=model.loss_fn, batch=b)
+        p = jax.tree_util.tree_map(lambda a, d: a + d, p, u)
+    ref_cfg = qj.WindowConfig(0.3, T, degree=2, order=2, state="dense", diagnostics=False)
+    ref, _ = qj.quantum_window(model.loss_fn, params, mask, batches, ref_cfg, jax.random.key(0))
+    np.testing.assert_allclose(_flat(p), _flat(ref), rtol=1e-9, atol=1e-12)
