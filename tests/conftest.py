@@ -1,4 +1,5 @@
-"""Test configuration: strict JAX promotion rules, float64, two CPU devices, PRNG keys.
+"""Test configuration: strict JAX promotion rules, float64, four CPU devices, PRNG keys, a
+persistent compilation cache.
 
 Strict dtype promotion and raising rank promotion catch silent up-casts and broadcasting bugs;
 float64 is on so that tests can compare errors far below float32 resolution (library code keeps
@@ -13,12 +14,25 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from pathlib import Path  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_enable_x64", True)
+
+# Persistent compilation cache: most of the suite's time is XLA compiling the same programs
+# on every run. Compiled executables are reused across runs (and across xdist workers) from
+# an ignored folder; `JAX_COMPILATION_CACHE_DIR` overrides it, `pytest --cache-clear` does
+# not touch it (delete the folder to start afresh). Results do not depend on it.
+_CACHE_DIR = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
+    Path(__file__).resolve().parent.parent / ".pytest_cache" / "jax-compilation-cache"
+)
+jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture
