@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from ._data import Batch, batch_at
 from ._errors import check_finite_tree, check_int_range, check_positive
-from ._progress import progress_counter
+from ._progress import progress as progress_bar, progress_counter, progress_default
 from ._propagation import error_propagation, propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
 from ._spectrum import hessian_spectrum
@@ -121,8 +122,9 @@ def model_evaluate(model, data) -> Callable[[PyTree], dict[str, Array]]:
     return lambda p: {"loss": model.loss_fn(p, train), "accuracy": model.accuracy(p, test)}
 
 
-def _sgd_chunk(loss_fn, opt, x, y, key, batch_size):
-    """Jitted `n` steps of `opt` from global step `start`: final state, flat iterates."""
+def _sgd_chunk(loss_fn, opt, x, y, key, batch_size, *, keep: bool = True):
+    """Jitted `n` steps of `opt` from global step `start`: final state, flat iterates (`keep`;
+    otherwise `None`, so long runs do not hold n_steps x n_params)."""
 
     @eqx.filter_jit
     def run(params, state, start, n):
@@ -131,7 +133,7 @@ def _sgd_chunk(loss_fn, opt, x, y, key, batch_size):
             g = jax.grad(loss_fn)(p, batch_at(x, y, key, start + t, batch_size))
             u, s = opt.update(g, s, p)
             p = optax.apply_updates(p, u)
-            return (p, s), ravel_pytree(p)[0]
+            return (p, s), (ravel_pytree(p)[0] if keep else None)
 
         (p, s), flats = jax.lax.scan(body, (params, state), jnp.arange(n))
         return p, s, flats
@@ -139,15 +141,23 @@ def _sgd_chunk(loss_fn, opt, x, y, key, batch_size):
     return lambda p, s, start, n: run(p, s, jnp.asarray(start), n)
 
 
-def _pretrain(loss_fn, params, x, y, config: HybridConfig, key):
+def _pretrain(loss_fn, params, x, y, config: HybridConfig, key, progress: bool | None = False):
+    """Dense pre-training; with a progress bar it runs in up to 20 jitted chunks (same steps,
+    same batches: the batch of step t depends on t only)."""
     opt = optax.chain(
         optax.add_decayed_weights(config.weight_decay),
         optax.sgd(config.pretrain_lr, momentum=config.momentum or None),
     )
-    if config.pretrain_steps == 0:
+    n = config.pretrain_steps
+    if n == 0:
         return params
-    step = _sgd_chunk(loss_fn, opt, x, y, key, config.batch_size)
-    return step(params, opt.init(params), 0, config.pretrain_steps)[0]
+    step = _sgd_chunk(loss_fn, opt, x, y, key, config.batch_size, keep=False)
+    on = progress_default() if progress is None else bool(progress)
+    size = math.ceil(n / 20) if on else n
+    state = opt.init(params)
+    for start in progress_bar(range(0, n, size), enabled=progress, desc="pre-training"):
+        params, state, _ = step(params, state, start, min(size, n - start))
+    return params
 
 
 def _window_length(loss_fn, params, mask, batches, config: HybridConfig, key):
@@ -204,7 +214,7 @@ def hybrid_run(
         evaluate = lambda p: {"loss": loss_fn(p, full)}  # noqa: E731
     k_pre, k_sparse, k_win = jax.random.split(key, 3)
     t0 = time.perf_counter()
-    params = _pretrain(loss_fn, params, x, y, config, k_pre)
+    params = _pretrain(loss_fn, params, x, y, config, k_pre, progress)
     mask = prune_mask(params, config.sparsity)
     params = apply_mask(params, mask)
     pre_s = time.perf_counter() - t0

@@ -61,7 +61,7 @@ def run(config: dict, progress) -> Output:
                        sparsity=config["sparsity"], batch_size=config["batch_size"])  # fmt: skip
     progress(f"dense pre-training: {model.num_params():,} parameters, "
              f"{config['pretrain_steps']} steps")  # fmt: skip
-    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, pre, k_pre)
+    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, pre, k_pre, None)
     mask = prune_mask(dense, config["sparsity"])
     params = apply_mask(dense, mask)
     T = max(config["window_steps"])
@@ -69,7 +69,7 @@ def run(config: dict, progress) -> Output:
                           state=FactoredState(), history=False)  # fmt: skip
     opt = optax.chain(optax.sgd(config["eta"]), keep_pruned_zero(mask))
     chunk = _sgd_chunk(model.loss_fn, opt, data.x_train, data.y_train, k_sgd,
-                       config["batch_size"])  # fmt: skip
+                       config["batch_size"], keep=False)  # fmt: skip
     state, at, rows, curves = opt.init(params), 0, [], {}
     for start in sorted(config["starts"]):
         if start > at:

@@ -83,7 +83,7 @@ def run(config: dict, progress) -> Output:
                             pretrain_lr=config["pretrain_lr"], sparsity=config["sparsity"],
                             batch_size=config["batch_size"])  # fmt: skip
     k_pre = jax.random.split(jax.random.key(config["seed"] + 1), 3)[0]  # as in hybrid_run
-    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, base_cfg, k_pre)
+    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, base_cfg, k_pre, None)
     mask = prune_mask(dense, config["sparsity"])
     el_window = dataclasses.replace(window(orders[-1]), history=False, readout="exact")
     el = early_late(model.loss_fn, apply_mask(dense, mask), mask, data.x_train, data.y_train,
