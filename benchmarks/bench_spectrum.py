@@ -204,8 +204,7 @@ def run_103m(
     rss = peak_rss_mib()
     OUT.mkdir(exist_ok=True)
     fig = qj.plot_spectral_densities({f"{name}, 90 % pruned, {num_steps} Lanczos steps": sd})
-    fig.axes[0].set_title(f"Hessian spectrum of the {n / 1e6:.0f}M-parameter ResNet after "
-                          "pruning (active set, SLQ)")  # fmt: skip
+    fig.axes[0].set_title(f"{n / 1e6:.0f}M-parameter ResNet, 90 % pruned: Hessian (active set)")
     fig.savefig(OUT / "spectrum_103m.png", dpi=120)
     record = {
         "model": name, "num_params": n, "active": s, "batch_size": batch_size,
