@@ -249,3 +249,13 @@ def test_broadening_bad_input(getkey):
         qj.broaden_density(sd, sigma=-1.0)
     with pytest.raises(ValueError, match="`grid`"):
         qj.broaden_density(sd, grid=jnp.array([0.0, jnp.inf]))
+
+
+def test_host_loop_reports_progress_per_step(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    calls = []
+    sd = qj.hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, num_steps=3,
+                             num_probes=2, loop="host",
+                             progress=lambda p, j, total: calls.append((p, j, total)))  # fmt: skip
+    assert calls == [(p, j, 3) for p in range(2) for j in (1, 2, 3)]
+    assert sd.nodes.shape == (2, 3)
