@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from _harness import peak_rss_mib, table, timeit
+from _harness import block, peak_rss_mib, table, timeit
 
 import qsgd_jax as qj
 
@@ -53,13 +53,28 @@ def _scipy_generator(f0, f1, f2, order):
     return sp.bmat(rows, format="csr")
 
 
+def _interleaved(fns: dict, repeat: int) -> dict:
+    """Median wall time of each function, calls interleaved (A, B, C, A, B, C, ...).
+
+    On a shared machine the load drifts; interleaving exposes every contender to the same
+    drift, so their ratios are meaningful even when absolute times are not.
+    """
+    for fn in fns.values():
+        block(fn())
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            block(fn())
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(t)) for k, t in times.items()}
+
+
 def _matvec_rows(quick: bool):
     sizes = [(16, 3), (24, 3)] if quick else [(48, 3), (16, 4)]
     rows, flops_rows = [], []
     mm = 1024 if quick else 2048
     a = jnp.ones((mm, mm), jnp.float32)
-    t_mm = timeit(lambda: _MM(a), repeat=3)
-    mm_rate = 2 * mm**3 / t_mm
     for n, order in sizes:
         F0, F1, F2 = _problem(n)
         poly = qj.polynomial_map(F0, F1, F2, eta=0.1)
@@ -69,7 +84,6 @@ def _matvec_rows(quick: bool):
         t0 = time.perf_counter()
         mv(op, v).block_until_ready()
         t_compile = time.perf_counter() - t0
-        t_free = timeit(lambda mv=mv, op=op, v=v: mv(op, v), repeat=5)
         flops = mv.lower(op, v).compile().cost_analysis()
         flops = float((flops[0] if isinstance(flops, list) else flops).get("flops", np.nan))
         f = poly.field
@@ -80,7 +94,17 @@ def _matvec_rows(quick: bool):
         t_build = time.perf_counter() - t0
         sparse_mib = (A.data.nbytes + A.indices.nbytes + A.indptr.nbytes) / 2**20
         vn = np.asarray(v)
-        t_sparse = timeit(lambda A=A, vn=vn: A @ vn, repeat=5)
+        # the matmul is timed in the same rounds, so the FLOP-rate fraction sees the same load
+        med = _interleaved(
+            {
+                "free": lambda mv=mv, op=op, v=v: mv(op, v),
+                "sparse": lambda A=A, vn=vn: A @ vn,
+                "mm": lambda: _MM(a),
+            },
+            repeat=9 if quick else 21,
+        )
+        t_free, t_sparse = med["free"], med["sparse"]
+        mm_rate = 2 * mm**3 / med["mm"]
         err = float(np.max(np.abs(A @ vn - np.asarray(mv(op, v)))) / np.max(np.abs(A @ vn)))
         state_mib = op.dim * 4 / 2**20
         rows.append(
@@ -164,8 +188,9 @@ def run(quick: bool = False) -> str:
             "## Carleman matvec: matrix-free vs assembled scipy.sparse",
             f'Command: `{CMD}`{" --quick" if quick else ""}. float32, form "euler" (the PNAS '
             "matrix A: the sparse Kronecker-sum structure a research code would assemble). "
-            "`speed-up` = scipy.sparse CSR matvec time / jitted matrix-free matvec time; `err` = "
-            "max relative difference of the two results.",
+            "`speed-up` = scipy.sparse CSR matvec time / jitted matrix-free matvec time (medians "
+            "of 21 rounds, the two calls and the matmul baseline interleaved in each round); "
+            "`err` = max relative difference of the two results.",
             table(
                 [
                     "size",
@@ -188,7 +213,7 @@ def run(quick: bool = False) -> str:
             table(["size", "nnz", "CSR memory"], infeasible),
             "### Throughput as a fraction of the dense matmul rate",
             f"FLOPs from XLA's cost analysis of the jitted matvec; baseline a {mm}x{mm} float32 "
-            "matmul on the same machine.",
+            "matmul on the same machine, timed in the same interleaved rounds (per size).",
             table(["size", "FLOPs / matvec", "GFLOP/s", "matmul GFLOP/s", "fraction"], flops_rows),
             "### Evolution: one jitted `lax.scan` vs a Python loop of jitted steps",
             table(["problem", "dim", "steps", "scan", "Python loop", "loop / scan"], scan),

@@ -136,12 +136,9 @@ class CarlemanOperator(eqx.Module):
     @eqx.filter_jit
     def matvec(self, blocks: Blocks) -> Blocks:
         """$B Y$ (discrete) or $A Y$ (euler) on the truncated state."""
-        blocks = self._truncate(blocks)
         if self.form == "discrete":
-            out = self._discrete(blocks)
-        else:
-            out = self._generator(blocks)
-        return self._truncate(out)
+            return self._truncate(self._discrete(self._truncate(blocks)))
+        return self._generator(blocks)
 
     @eqx.filter_jit
     def step(self, blocks: Blocks) -> Blocks:
@@ -178,16 +175,23 @@ class CarlemanOperator(eqx.Module):
         return tuple(out)
 
     def _generator(self, y: Blocks) -> Blocks:
+        # The truncation masks the *products* (a where on each term, fused by XLA into the one
+        # pass that sums a block's terms) rather than the input blocks: a masked input would be
+        # materialized as a copy for every matmul that reads it.
         big_n, f = self.max_order, self.poly.field
         f0 = f.f0()
+        keep = self.block_mask()
+
+        def kept(k, term):
+            return jnp.where(keep[k], term, jnp.zeros_like(term))
+
         out = [jnp.zeros_like(y[0])]
         for j in range(1, big_n + 1):
-            acc = jnp.zeros((self.n,) * j, self.dtype)
-            for i in range(j):
-                acc = acc + f.linear_axis(y[j], i) + _insert(y[j - 1], f0, (i,))
-                if f.degree == 2 and j < big_n:
-                    acc = acc + f.quadratic_axes(y[j + 1], i)
-            out.append(acc)
+            terms = [kept(j, f.linear_axis(y[j], i)) for i in range(j)]
+            terms += [kept(j - 1, _insert(y[j - 1], f0, (i,))) for i in range(j)]
+            if f.degree == 2 and j < big_n:
+                terms += [kept(j + 1, f.quadratic_axes(y[j + 1], i)) for i in range(j)]
+            out.append(kept(j, sum(terms[1:], terms[0])))
         return tuple(out)
 
     # ---- flat and exported views ---------------------------------------------------------

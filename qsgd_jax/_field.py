@@ -171,21 +171,38 @@ class DenseField(AbstractField):
     def quadratic_pairs(self, a, b):
         return jnp.einsum("iab,ar,br->i", self.f2, a, b)
 
-    # Modes before and after the contracted ones are folded into two axes, so each action is
-    # one batched matmul on a 3-D view, with no transposes of the tensor.
+    # Each action is one matmul on a 2-D or 3-D view of the tensor: modes before and after
+    # the contracted ones are folded into one axis each (see `_along`). The Carleman matvec
+    # is nothing but these products, so their layout is its speed.
     def linear_axis(self, z, axis):
-        n = self.n
-        z3 = z.reshape(n**axis, n, -1)
-        return jnp.einsum("ab,ibk->iak", self.f1, z3).reshape(z.shape)
+        return _along(self.f1, z, axis, self.n, 1).reshape(z.shape)
 
     def quadratic_axes(self, z, axis):
         n = self.n
-        z3 = z.reshape(n**axis, n * n, -1)
-        out = jnp.einsum("oc,ick->iok", self.f2.reshape(n, n * n), z3)
+        out = _along(self.f2.reshape(n, n * n), z, axis, n, 2)
         return out.reshape(z.shape[:axis] + (n,) + z.shape[axis + 2 :])
 
     def to_dense(self, *, memory_limit: int | None = None) -> DenseField:
         return self  # already dense: nothing is allocated
+
+
+def _along(mat, z, axis: int, n: int, modes: int):
+    """`mat` of shape `(m, n**modes)` contracted with modes `axis .. axis+modes-1` of `z`.
+
+    Returns a 3-D array `(n**axis, m, rest)`. The first and last modes are plain GEMMs on
+    2-D views (no copies). A middle mode costs one transposed copy of the input (the GEMM
+    wants the contracted mode last); its output comes out as `(before, rest, m)` and the
+    swap back is not materialized: XLA folds it into whatever reads the result (the sum of
+    the Carleman terms).
+    """
+    before = n**axis
+    z3 = z.reshape(before, n**modes, -1)
+    if before == 1:
+        return (mat @ z3[0])[None]
+    if z3.shape[2] == 1:
+        return (z3[:, :, 0] @ mat.T)[:, :, None]
+    out = jax.lax.dot_general(z3, mat, (((1,), (1,)), ((), ())))  # (before, rest, m)
+    return jnp.swapaxes(out, 1, 2)
 
 
 def as_array(name: str, x) -> Float[Array, "..."]:
