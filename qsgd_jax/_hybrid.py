@@ -247,7 +247,8 @@ def hybrid_run(
             length, why = _window_length(loss_fn, p_hyb, mask, batches, config, k_len)
             length = min(length, left)
             if length >= config.min_window:
-                wcfg = dataclasses.replace(cfg, num_steps=length, idle=length,
+                # A padded history system (idle > 0) is padded to each window's own length.
+                wcfg = dataclasses.replace(cfg, num_steps=length, idle=length if cfg.idle else 0,
                                            keep_trajectory=True)  # fmt: skip
                 t = time.perf_counter()
                 try:

@@ -109,7 +109,8 @@ class WindowConfig(eqx.Module):
     - `batching`: "sgd" (`batches` has a leading step axis, one batch per step) or "full" (one
       batch for every step: full-batch GD).
     - `taylor_order`, `segments`: $K$ and $r$ of the "taylor" form.
-    - `idle`: idle copies $p$ of the history system (default $T_q$).
+    - `idle`: idle copies $p$ of the history system (default 0: the article's Eq. 6, no
+      padding; $p = T_q$ is the padded variant, which raises the target probability).
     - `diagnostics`: measure the error budget and the dissipation (off for speed, e.g. under
       `grad`).
     - `history`: with `diagnostics`, also $\\kappa$ and $P$ of the history system.
@@ -185,7 +186,9 @@ class WindowConfig(eqx.Module):
         self.num_steps, self.degree, self.max_order = int(num_steps), int(degree), int(max_order)
         self.form, self.readout, self.batching = form, readout, batching
         self.taylor_order, self.segments = int(taylor_order), int(segments)
-        self.idle = int(num_steps) if idle is None else int(idle)
+        if idle is not None:
+            check_int_range("idle", idle, 0)
+        self.idle = 0 if idle is None else int(idle)
         self.diagnostics, self.history = bool(diagnostics), bool(history)
         self.keep_trajectory = bool(keep_trajectory)
         self.kappa_iters, self.divergence_factor = int(kappa_iters), float(divergence_factor)
@@ -470,10 +473,12 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         u_hat, runs = y1, jnp.zeros((), dtype)
     elif cfg.readout == "gaussian":
         norm = jnp.linalg.norm(y1)
-        u_hat = norm * tomography(k_read, y1 / norm, cfg.shots, method="gaussian")
+        # throw=False: a diverged state is reported (status, step) and replaced by NaN below.
+        u_hat = norm * tomography(k_read, y1 / norm, cfg.shots, method="gaussian", throw=False)
         runs = (interference_rounds(False) * cfg.shots).astype(dtype)
     else:
-        r = download(k_read, y1, cfg.shots, support=index, theta_bar=base, method=cfg.readout)
+        r = download(k_read, y1, cfg.shots, support=index, theta_bar=base, method=cfg.readout,
+                     throw=False)  # fmt: skip
         u_hat, runs = r.u_hat, r.window_runs.astype(dtype)
     u_hat = jnp.where(diverged, jnp.full_like(u_hat, jnp.nan), u_hat)
     theta_hat = unravel(base.at[index].add(u_hat))
