@@ -415,7 +415,7 @@ def _figure(config, spectra, proxies, windows, accuracy, baseline):
         ax.plot(t, v, color="C0", label="E_paper (|eta lambda| >= a_c)" if i == 0 else None)
         ax.plot(t, np.asarray(p["e_total"]), color="C7", lw=0.8, ls=":",
                 label="E(t), all modes" if i == 0 else None)  # fmt: skip
-        below = np.isfinite(v) & (v < 1)
+        below = np.isfinite(v) & (v < 1) & (np.arange(v.size) >= 1)  # as `first_below`
         for j in np.flatnonzero(below):
             ax.axvspan(t[j] - 0.5, t[j] + 0.5, color="C2", alpha=0.25, lw=0,
                        label="possible quantum speedup" if i == 0 and j == np.flatnonzero(below)[0]
@@ -441,6 +441,7 @@ def _figure(config, spectra, proxies, windows, accuracy, baseline):
         bst = sorted(baseline)
         ax.plot(bst, [baseline[k]["train"] for k in bst], "--", color="C7",
                 label="train, sparse SGD (no windows)")  # fmt: skip
+    first_div = next((i for i, w in enumerate(windows) if w["diverged"]), None)
     for i, w in enumerate(windows):
         ax.axvline(w["download"], color="C3", lw=0.6, ls=":",
                    label="download / re-upload" if i == 0 else None)  # fmt: skip
@@ -448,6 +449,14 @@ def _figure(config, spectra, proxies, windows, accuracy, baseline):
             ax.plot([w["download"]] * 2, [w["accuracy_before_readout"]["train"],
                                           w["accuracy_after_readout"]["train"]], "v-",
                     color="C3", ms=4, label="read-out dip (train)" if i == 0 else None)  # fmt: skip
+        if w["diverged"]:
+            ax.axvspan(
+                w["upload"],
+                w["download"],
+                color="C7",
+                alpha=0.2,
+                label="window diverged: classical SGD steps" if i == first_div else None,
+            )
         if w["classical_steps_before"]:
             ax.axvspan(w["start"], w["upload"], color="C1", alpha=0.15,
                        label="classical steps (QRAM)" if i == 1 else None)  # fmt: skip
