@@ -65,3 +65,20 @@ def test_hybrid_fallback_is_warned_and_recorded(pruned_mlp):
     assert "diverged at step" in res.fallbacks[0]["error"]
     assert res.summary()["fallbacks"][0]["instead"] == "3 classical SGD steps"
     assert not bool(jnp.any(res.in_window))
+
+
+@pytest.mark.parametrize("readout", ["sample", "gaussian"])
+def test_diverged_window_with_sampled_readout_is_reported_under_jit(pruned_mlp, readout):
+    _, model, params, mask, batches = pruned_mlp
+    cfg = qj.WindowConfig(50.0, 3, history=False, readout=readout, shots=1000)
+    run = jax.jit(lambda: qj.quantum_window(model.loss_fn, params, mask, batches, cfg,
+                                            jax.random.key(0)))  # fmt: skip
+    p_hat, rep = run()
+    assert int(rep.diverged_step) >= 1
+    assert np.all(
+        np.isnan(
+            np.asarray(jax.flatten_util.ravel_pytree(p_hat)[0])[
+                np.asarray(jax.flatten_util.ravel_pytree(mask)[0]).astype(bool)
+            ]
+        )
+    )
