@@ -176,6 +176,7 @@ from ._prune import (
     sparse_scratch as sparse_scratch,
     sparsity_of as sparsity_of,
 )
+from ._pruned_window import pruned_window_error as pruned_window_error
 from ._readout import Readout as Readout, download as download
 from ._resources import (
     break_even_n as break_even_n,
