@@ -83,6 +83,25 @@ def _bisect(below, lo, hi):
     return 0.5 * (lo + hi)
 
 
+def _quadrature(nodes, weights, eta, num_steps: int):
+    """Validate a spectral quadrature and the curve's arguments; nodes, weights, eta as arrays."""
+    if jnp.shape(nodes) != jnp.shape(weights):
+        raise ValueError(
+            f"`nodes` and `weights` must have the same shape, got {jnp.shape(nodes)} and "
+            f"{jnp.shape(weights)}."
+        )
+    check_int_range("num_steps", num_steps, 1)
+    check_positive("eta", eta)
+    check_finite("nodes", nodes)
+    check_positive("weights", jnp.sum(weights))
+    check_positive("weights", jnp.min(weights), strict=False)
+    nodes = jnp.asarray(nodes)
+    if not jnp.issubdtype(nodes.dtype, jnp.floating):
+        nodes = nodes.astype(jnp.float32)
+    # Arrays, not Python floats, so that a new eta does not recompile.
+    return nodes, jnp.asarray(weights), jnp.asarray(eta, nodes.dtype)
+
+
 def error_propagation(
     nodes: Float[Array, "..."],
     weights: Float[Array, "..."],
@@ -104,22 +123,8 @@ def error_propagation(
 
     **Returns:** a `PropagationCurve`.
     """
-    if jnp.shape(nodes) != jnp.shape(weights):
-        raise ValueError(
-            f"`nodes` and `weights` must have the same shape, got {jnp.shape(nodes)} and "
-            f"{jnp.shape(weights)}."
-        )
-    check_int_range("num_steps", num_steps, 1)
-    check_positive("eta", eta)
-    check_finite("nodes", nodes)
-    check_positive("weights", jnp.sum(weights))
-    check_positive("weights", jnp.min(weights), strict=False)
-    nodes = jnp.asarray(nodes)
-    if not jnp.issubdtype(nodes.dtype, jnp.floating):
-        nodes = nodes.astype(jnp.float32)
-    # Arrays, not Python floats, so that a new eta does not recompile.
-    eta = jnp.asarray(eta, nodes.dtype)
-    return _curve(nodes, jnp.asarray(weights), eta, num_steps)
+    nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
+    return _curve(nodes, weights, eta, num_steps)
 
 
 @eqx.filter_jit
@@ -226,24 +231,10 @@ def paper_error_proxy(
 
     **Returns:** a `PaperProxy`.
     """
-    if jnp.shape(nodes) != jnp.shape(weights):
-        raise ValueError(
-            f"`nodes` and `weights` must have the same shape, got {jnp.shape(nodes)} and "
-            f"{jnp.shape(weights)}."
-        )
-    check_int_range("num_steps", num_steps, 1)
-    check_positive("eta", eta)
     check_positive("a_c", a_c, strict=False)
-    check_finite("nodes", nodes)
-    check_positive("weights", jnp.sum(weights))
-    check_positive("weights", jnp.min(weights), strict=False)
-    nodes = jnp.asarray(nodes)
-    if not jnp.issubdtype(nodes.dtype, jnp.floating):
-        nodes = nodes.astype(jnp.float32)
-    # Arrays, not Python floats, so that a new eta or a_c does not recompile.
-    eta = jnp.asarray(eta, nodes.dtype)
-    a_c = jnp.asarray(a_c, nodes.dtype)
-    return _proxy(nodes, jnp.asarray(weights), eta, a_c, num_steps)
+    nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
+    # An array, not a Python float, so that a new a_c does not recompile.
+    return _proxy(nodes, weights, eta, jnp.asarray(a_c, nodes.dtype), num_steps)
 
 
 @eqx.filter_jit
