@@ -129,12 +129,13 @@ def download(
             ~(jnp.isfinite(norm_y) & (norm_y > 0)),
             "`y1` must be finite and non-zero (checked at run time: the value is traced).",
         )
-    psi = y1 / norm_y.astype(y1.dtype)
-    psi_hat = tomography(key, psi, shots, method=method, throw=throw)
+    # The norm first: it checks `norm_scale` and `num_queries` before the tomography's work.
     key_norm = jax.random.fold_in(key, 0x5EAD)  # independent of the tomography's draws
     norm_hat = estimate_norm(
         key_norm, norm_y, method=norm, scale=norm_scale, num_queries=num_queries
     )
+    psi = y1 / norm_y.astype(y1.dtype)
+    psi_hat = tomography(key, psi, shots, method=method, throw=throw)
     u_hat = norm_hat.astype(y1.dtype) * psi_hat
     out_dtype = theta_bar.dtype
     theta_hat = (

@@ -26,6 +26,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
 
 from ._errors import (
     check_finite,
+    check_finite_tree,
     check_int_range,
     check_memory,
     check_positive,
@@ -470,6 +471,9 @@ def hessian_spectrum(
 
     **Returns:** a `SpectralDensity` whose `view`, `reortho`, `dim` say what was computed.
     """
+    # A NaN in the data would otherwise surface as a meaningless spectrum.
+    check_finite_tree("params", params)
+    check_finite_tree("batches", batches)
     batches, m_flat, idx = _prepare(params, batches, mask, view)
     dim = int(idx.shape[0]) if idx is not None else ravel_pytree(params)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(params)[0].dtype

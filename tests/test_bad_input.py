@@ -346,3 +346,24 @@ def test_user_declared_sweep_target_and_explicit_check():
 
     with pytest.raises(ValueError, match="custom refusal"):
         qj.sweep(lambda c: c["a"], qj.grid(a=[1.0]), check=never)
+
+
+def test_hessian_spectrum_refuses_nan_data():
+    params = {"w": jnp.ones((3,))}
+    x = jnp.ones((4, 3)).at[1, 2].set(jnp.nan)
+
+    def loss(p, b):
+        return jnp.mean((b @ p["w"]) ** 2)
+
+    with pytest.raises(ValueError, match="batches"):
+        qj.hessian_spectrum(loss, params, x[None], jax.random.key(0), num_steps=2)
+    with pytest.raises(ValueError, match="params"):
+        qj.hessian_spectrum(loss, {"w": jnp.full((3,), jnp.inf)}, jnp.ones((1, 4, 3)),
+                            jax.random.key(0), num_steps=2)  # fmt: skip
+
+
+def test_download_checks_norm_scale_before_tomography():
+    y1 = jnp.array([0.6, 0.8])
+    with pytest.raises(ValueError, match="scale"):
+        qj.download(jax.random.key(0), y1, 100, support=jnp.arange(2), theta_bar=jnp.zeros(2),
+                    norm="amplitude_estimation", norm_scale=0.5)  # fmt: skip
