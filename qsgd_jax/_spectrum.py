@@ -33,6 +33,7 @@ from ._errors import (
     default_memory_limit,
     is_concrete,
 )
+from ._progress import progress_counter
 from ._prune import check_mask
 
 VIEWS = ("active", "masked", "dense")
@@ -510,18 +511,22 @@ def hessian_spectrum(
     # Jitted so that every state leaf is its own buffer (donation rejects shared ones).
     init = jax.jit(lambda v: _lanczos_init(v, num_steps, full))
     nodes, weights = [], []
+    # A bar on stderr where $QSGD_JAX_PROGRESS is on (the CLI sets it), besides `progress`.
+    bar = progress_counter(total=num_probes * num_steps, enabled=None, desc="Lanczos steps")
     for p, k in enumerate(jax.random.split(key, num_probes)):
         state = init(jax.random.rademacher(k, (dim,), dtype))
         for j in range(num_steps):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Dd]onat")
                 state = step(state, params, batches, m_flat, idx, jnp.asarray(j, jnp.int32))
+            bar.update(1)
             if progress is not None:
                 jax.block_until_ready(state[0])
                 progress(p, j + 1, num_steps)
         nd, wt = quad(state)
         nodes.append(nd)
         weights.append(wt)
+    bar.close()
     sig = None if sigma is None else jnp.asarray(sigma, dtype)
     weights = jnp.stack(weights) / jnp.asarray(num_probes, dtype)
     metrics = _density_and_metrics(jnp.stack(nodes), weights, sig, None, grid_size, num_steps,
