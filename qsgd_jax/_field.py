@@ -62,7 +62,7 @@ class AbstractField(eqx.Module):
     def quadratic_pairs(
         self, a: Inexact[Array, "n r"], b: Inexact[Array, "n r"]
     ) -> Inexact[Array, " n"]:
-        """$f_2\\,\\mathrm{vec}(A B^\\top) = \\sum_i f_2 (a_i \\otimes b_i)$ for factors $A, B$ of shape `(n, r)`.
+        """$f_2\\,\\mathrm{vec}(A B^\\top) = \\sum_i f_2 (a_i \\otimes b_i)$ for factors `(n, r)`.
 
         This is how the factored order-2 Carleman state applies $f_2$ without forming an
         $n \\times n$ matrix; subclasses override it with a cheaper contraction.

@@ -6,8 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax._circuit import MAX_QUBITS, block_encoding, lcu_circuit, prepare_unitary, run_lcu
-from qsgd_jax._taylor import block_encoding_normalization, taylor_evolve
+from qsgd_jax import (
+    MAX_QUBITS,
+    block_encoding,
+    block_encoding_normalization,
+    lcu_circuit,
+    prepare_unitary,
+    run_lcu,
+    taylor_evolve,
+)
 
 
 def _unitary_error(U):

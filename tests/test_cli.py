@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from qsgd_jax._cli import main
-from qsgd_jax.experiments import PRESETS, REGISTRY, Experiment, Output
+from qsgd_jax.experiments import PRESETS, REGISTRY, Experiment, Output, main
 
 
 def test_demo_writes_results_and_errors_fall_with_order(tmp_path, capsys):

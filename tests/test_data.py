@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax._data import (
+from qsgd_jax import (
     Batch,
     batch_at,
     load_cifar,

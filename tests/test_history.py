@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax._condition import (
+from qsgd_jax import (
     affine_gd_map,
     amplification_rounds,
     condition_number,
     history_report,
+    history_system,
     kappa_scaling,
     target_probability,
+    taylor_history_system,
 )
-from qsgd_jax._history import history_system, taylor_history_system
 
 
 def _maps(d=4, T=6, seed=0, scale=0.45):

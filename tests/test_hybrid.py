@@ -8,11 +8,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax._data import load_digits
-from qsgd_jax._hybrid import HybridConfig, early_late, hybrid_run, model_evaluate, plot_hybrid
-from qsgd_jax._models import make_mlp
-from qsgd_jax._prune import prune_mask
-from qsgd_jax._window import WindowConfig
+from qsgd_jax import (
+    HybridConfig,
+    WindowConfig,
+    early_late,
+    hybrid_run,
+    load_digits,
+    make_mlp,
+    model_evaluate,
+    plot_hybrid,
+    prune_mask,
+)
 
 
 def quadratic_loss(params, batch):

@@ -9,9 +9,13 @@ import pytest
 from scipy.optimize import brentq
 
 import qsgd_jax as qj
-from qsgd_jax._plots_spectrum import plot_error_propagation, plot_spectral_densities
-from qsgd_jax._propagation import error_propagation, propagation_from_spectrum
-from qsgd_jax._spectrum import slq_spectrum
+from qsgd_jax import (
+    error_propagation,
+    plot_error_propagation,
+    plot_spectral_densities,
+    propagation_from_spectrum,
+    slq_spectrum,
+)
 
 ETA = 0.1
 

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_jax._prune import (
+from qsgd_jax import (
     apply_mask,
     check_mask,
     count_active,

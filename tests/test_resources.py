@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax._resources import (
+from qsgd_jax import (
     break_even_n,
     childs_kothari_somma_queries,
     classical_flops,

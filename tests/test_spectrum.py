@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax._data import Batch
-from qsgd_jax._errors import MemoryLimitError
-from qsgd_jax._models import make_mlp
-from qsgd_jax._prune import apply_mask, prune_mask
-from qsgd_jax._spectrum import (
+from qsgd_jax import (
+    Batch,
+    MemoryLimitError,
+    apply_mask,
     hessian_operator,
     hessian_spectrum,
     lanczos_tridiag,
+    make_mlp,
+    prune_mask,
     slq_spectrum,
     stack_batches,
 )

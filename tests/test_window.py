@@ -7,11 +7,17 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_jax import MemoryLimitError
-from qsgd_jax._data import load_digits, make_batches
-from qsgd_jax._models import make_mlp
-from qsgd_jax._prune import apply_mask, prune_mask
-from qsgd_jax._window import WindowConfig, WindowStatus, quantum_window
+from qsgd_jax import (
+    MemoryLimitError,
+    WindowConfig,
+    WindowStatus,
+    apply_mask,
+    load_digits,
+    make_batches,
+    make_mlp,
+    prune_mask,
+    quantum_window,
+)
 
 
 @pytest.fixture(scope="module")

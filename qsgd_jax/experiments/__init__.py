@@ -5,6 +5,7 @@
 are the command-line front end. Importing this package registers every experiment.
 """
 
+from .._cli import main as main  # the `qsgd-jax` command line, callable with an argv list
 from . import (
     carleman as carleman,
     carleman_scale as carleman_scale,
