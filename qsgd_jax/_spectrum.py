@@ -14,6 +14,7 @@ stored matrix. Three views of the same operator:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 
@@ -502,14 +503,11 @@ def hessian_spectrum(
     if loop == "device":
         return _hessian_slq(loss_fn, params, batches, m_flat, idx, key, view, kw)
 
-    def step(state, params, batches, m_flat, idx, j):
-        matvec, _ = _operator(loss_fn, params, batches, m_flat, idx, view)
-        return _lanczos_step(matvec, j, state, num_steps, full)
-
-    step = jax.jit(step, donate_argnums=0)
-    quad = jax.jit(lambda st: _gauss_quadrature(*_lanczos_result(st)))
-    # Jitted so that every state leaf is its own buffer (donation rejects shared ones).
-    init = jax.jit(lambda v: _lanczos_init(v, num_steps, full))
+    loss_dyn, loss_static = eqx.partition(loss_fn, eqx.is_array)
+    try:
+        step, init = _host_programs(loss_static, view, num_steps, full)
+    except TypeError:  # a loss whose static part is unhashable: build the programs anew
+        step, init = _host_programs.__wrapped__(loss_static, view, num_steps, full)
     nodes, weights = [], []
     # A bar on stderr where $QSGD_JAX_PROGRESS is on (the CLI sets it), besides `progress`.
     bar = progress_counter(total=num_probes * num_steps, enabled=None, desc="Lanczos steps")
@@ -518,12 +516,13 @@ def hessian_spectrum(
         for j in range(num_steps):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Dd]onat")
-                state = step(state, params, batches, m_flat, idx, jnp.asarray(j, jnp.int32))
+                state = step(state, loss_dyn, params, batches, m_flat, idx,
+                             jnp.asarray(j, jnp.int32))  # fmt: skip
             bar.update(1)
             if progress is not None:
                 jax.block_until_ready(state[0])
                 progress(p, j + 1, num_steps)
-        nd, wt = quad(state)
+        nd, wt = _quadrature(state)
         nodes.append(nd)
         weights.append(wt)
     bar.close()
@@ -532,6 +531,27 @@ def hessian_spectrum(
     metrics = _density_and_metrics(jnp.stack(nodes), weights, sig, None, grid_size, num_steps,
                                    kappa)  # fmt: skip
     return SpectralDensity(*metrics, dim, num_steps, "full" if full else "none", view)
+
+
+@functools.lru_cache(maxsize=32)
+def _host_programs(loss_static, view: str, num_steps: int, full: bool):
+    """The jitted Lanczos step and start of the host loop, built once per static configuration
+    (the loss's non-array part, view, depth, re-orthogonalization), so repeated spectra, e.g.
+    one every k training steps, do not recompile. The loss's arrays are arguments."""
+
+    def step(state, loss_dyn, params, batches, m_flat, idx, j):
+        loss_fn = eqx.combine(loss_dyn, loss_static)
+        matvec, _ = _operator(loss_fn, params, batches, m_flat, idx, view)
+        return _lanczos_step(matvec, j, state, num_steps, full)
+
+    # `init` is jitted so that every state leaf is its own buffer (donation rejects shared ones).
+    return (jax.jit(step, donate_argnums=0),
+            jax.jit(lambda v: _lanczos_init(v, num_steps, full)))  # fmt: skip
+
+
+@jax.jit
+def _quadrature(state):
+    return _gauss_quadrature(*_lanczos_result(state))
 
 
 @eqx.filter_jit
