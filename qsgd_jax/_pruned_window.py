@@ -21,6 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
+from ._errors import check_int_range, is_concrete
 from ._factored import FactoredState
 from ._field import AbstractField
 from ._loss_model import ActiveSet, LossField
@@ -110,6 +111,9 @@ def pruned_window_error(
     All traced: use with `qsgd_jax.sweep` over a grid of `eta`, `sparsity`, `order`.
     """
     state = FactoredState() if state is None else state
+    if is_concrete(config):  # an eager call gets the sweep's range checks too
+        _check({k: config[k] for k in ("eta", "sparsity", "order") if k in config})
+    check_int_range("steps", steps, 1)
     flat, unravel = ravel_pytree(params)
     dtype = flat.dtype
     keep = magnitude_keep(flat, config["sparsity"]).astype(dtype)

@@ -62,3 +62,14 @@ def test_sweep_over_eta_sparsity_order(setup):
         qj.sweep(target, qj.grid(eta=[0.1], sparsity=[0.5], order=[3]))
     with pytest.raises(ValueError, match="`sparsity` must be in"):
         qj.sweep(target, qj.grid(eta=[0.1], sparsity=[1.5], order=[1]))
+
+
+def test_eager_call_checks_its_configuration(setup):
+    model, params, batches = setup
+    kw = dict(loss_fn=model.loss_fn, params=params, batches=batches, steps=2)
+    with pytest.raises(ValueError, match="`eta` must be finite and > 0"):
+        qj.pruned_window_error({"eta": -0.1, "sparsity": 0.5, "order": 1}, **kw)
+    with pytest.raises(ValueError, match="needs a field `order`"):
+        qj.pruned_window_error({"eta": 0.1, "sparsity": 0.5}, **kw)
+    with pytest.raises(ValueError, match="steps"):
+        qj.pruned_window_error({"eta": 0.1, "sparsity": 0.5, "order": 1}, **{**kw, "steps": 0})
