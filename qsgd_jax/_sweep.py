@@ -1,20 +1,22 @@
-"""Hyperparameter sweeps: one compiled, vmapped, chunked, device-sharded program over a grid.
+"""Hyperparameter sweeps: one compiled, vmapped, device-sharded chunk program over a grid.
 
 A sweep evaluates `fn(config)` at every point of a `Grid`, where `config` is a pytree whose
-swept fields are traced scalars. The points are laid out as `(blocks, chunks, per_chunk)`:
-each jitted call maps (`lax.map`) over `chunks` chunks and vmaps inside a chunk; the vmapped
-axis is sharded over the devices (`NamedSharding` + `shard_map`, no cross-device
-communication), so memory is bounded by the chunk size and every device works on its share.
-All calls have the same shapes: the grid compiles once. The host loops over the blocks only to
-report progress.
+swept fields are traced scalars. The points are cut into chunks of equal width; one jitted
+program vmaps `fn` over a chunk, with the vmapped axis sharded over the devices
+(`NamedSharding` + `shard_map`, no cross-device communication), so memory is bounded by the
+chunk size and every device works on its share. Every chunk has the same shapes, so the
+program is traced, lowered and compiled once, ahead of time, and the host dispatches it once
+per chunk (asynchronously). A first call's time is that one compile: XLA's compile of the
+vmapped program costs about as much as the compile of one point's program.
 
 Virtual CPU devices (`XLA_FLAGS=--xla_force_host_platform_device_count=K`) share the host's
 thread pool; a batched LAPACK call (e.g. `vmap` of `jnp.linalg.eigh` on large matrices) in the
 swept function can then stall all of them, so prefer plain JAX ops in swept code (the
 library's targets do).
 
-Multi-host: call `jax.distributed.initialize()` first on every process; `jax.devices()` then
-lists the devices of all hosts and the same `sweep` call spreads the grid over them.
+Several processes or hosts: call `jax.distributed.initialize(...)` first on every process;
+`jax.devices()` then lists the devices of all processes, the same `sweep` call on every process
+spreads the grid over them, and every process receives the whole result.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ Array = jax.Array
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
-    """Sweep points with named axes.
+    """Sweep points with named axes; build one with `grid(...)` or `points(...)`.
 
-    `kind="product"`: the cartesian product of `axes` (result shape = axis lengths).
-    `kind="points"`: an explicit list of points (result shape `(num_points,)`).
-    `columns[name]` holds the value of each field at each flattened point.
+    **Arguments:**
+
+    - `axes`: the coordinate values of each result axis (`kind="points"`: one axis `point`).
+    - `columns`: the value of each swept field at each flattened point.
+    - `kind`: `"product"` (the cartesian product of `axes`, result shape = axis lengths) or
+      `"points"` (an explicit list of points, result shape `(num_points,)`).
     """
 
     axes: dict[str, np.ndarray]
@@ -53,16 +58,19 @@ class Grid:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """**Returns:** the swept field names."""
         return tuple(self.columns)
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """**Returns:** the shape of the result's leading axes."""
         if self.kind == "product":
             return tuple(len(v) for v in self.axes.values())
         return (len(next(iter(self.columns.values()))),)
 
     @property
     def size(self) -> int:
+        """**Returns:** the number of points."""
         return math.prod(self.shape)
 
 
@@ -82,7 +90,14 @@ def _column(name: str, values) -> np.ndarray:
 
 
 def grid(**axes) -> Grid:
-    """The cartesian product of named 1-D axes, e.g. `grid(eta=[0.05, 0.1], order=[1, 2, 3])`."""
+    """The cartesian product of named 1-D axes, e.g. `grid(eta=[0.05, 0.1], order=[1, 2, 3])`.
+
+    **Arguments:**
+
+    - `**axes`: each swept field's values, a non-empty 1-D list of finite numbers.
+
+    **Returns:** a product `Grid` of shape `(len(axis) for axis in axes)`.
+    """
     if not axes:
         raise ValueError("`grid` needs at least one axis, e.g. grid(eta=[0.05, 0.1]).")
     cols = {k: _column(k, v) for k, v in axes.items()}
@@ -92,7 +107,14 @@ def grid(**axes) -> Grid:
 
 
 def points(**columns) -> Grid:
-    """An explicit list of points: `points(eta=[0.1, 0.2], order=[2, 3])` is two points."""
+    """An explicit list of points: `points(eta=[0.1, 0.2], order=[2, 3])` is two points.
+
+    **Arguments:**
+
+    - `**columns`: each swept field's value at each point; all of the same length.
+
+    **Returns:** a point-list `Grid` of shape `(num_points,)`.
+    """
     if not columns:
         raise ValueError("`points` needs at least one field, e.g. points(eta=[0.1, 0.2]).")
     cols = {k: _column(k, v) for k, v in columns.items()}
@@ -107,14 +129,24 @@ def points(**columns) -> Grid:
 class SweepResult:
     """Results of a sweep with their coordinates.
 
-    `values` is a pytree of numpy arrays with leading dimensions `grid.shape`.
+    **Arguments:**
+
+    - `grid`: the swept `Grid`.
+    - `values`: a pytree of numpy arrays with leading dimensions `grid.shape`.
     """
 
     grid: Grid
     values: Any
 
     def sel(self, **coords) -> SweepResult:
-        """Select by coordinate value, e.g. `res.sel(order=2)`; the selected axes are dropped."""
+        """Select by coordinate value, e.g. `res.sel(order=2)`; the selected axes are dropped.
+
+        **Arguments:**
+
+        - `**coords`: a value (matched with `np.isclose`) for some axes of a product grid.
+
+        **Returns:** a `SweepResult` over the remaining axes.
+        """
         if self.grid.kind != "product":
             raise ValueError("`sel` needs a product grid; index `values` of a point list directly.")
         index, axes = [], {}
@@ -136,7 +168,10 @@ class SweepResult:
         return SweepResult(Grid(axes, columns, "product"), values)
 
     def to_json(self) -> str:
-        """Axes, coordinates and values as a JSON string."""
+        """Axes, coordinates and values as JSON.
+
+        **Returns:** a JSON string with keys `kind`, `axes`, `columns` and `values`.
+        """
         return json.dumps(
             {
                 "kind": self.grid.kind,
@@ -147,7 +182,17 @@ class SweepResult:
         )
 
     def heatmap(self, key: str | None = None, *, ax=None, log: bool = False, **kwargs):
-        """Plot a 2-D result (`values[key]` if values is a dict) as a labelled heatmap."""
+        """Plot a 2-D result as a labelled heatmap (first axis vertical).
+
+        **Arguments:**
+
+        - `key`: the entry of `values` to plot when it is a dict (else `None`).
+        - `ax`: the matplotlib axes (default: the current ones).
+        - `log`: plot `log10` of the values.
+        - `**kwargs`: passed to `ax.imshow`.
+
+        **Returns:** the matplotlib axes.
+        """
         import matplotlib.pyplot as plt
 
         if len(self.grid.axes) != 2:
@@ -187,11 +232,15 @@ def _with_fields(base, fields: Mapping[str, Array]):
 
 
 def sweep_target(check: Callable[..., None]):
-    """Declare the ranges of a sweep target's configuration fields.
+    """Declare the ranges of a sweep target's configuration fields (a decorator).
 
-    `check(values, **keywords)` gets the configuration values (numpy arrays, see `sweep`'s
-    `check`) and the target's keyword arguments bound by `functools.partial`, and raises
-    `ValueError` for a value out of range. `sweep` calls it before tracing.
+    **Arguments:**
+
+    - `check`: `check(values, **keywords)` gets the configuration values (numpy arrays, see
+      `sweep`'s `check`) and the target's keyword arguments bound by `functools.partial`, and
+      raises `ValueError` for a value out of range. `sweep` calls it before tracing.
+
+    **Returns:** a decorator that attaches `check` to the target and returns the target.
     """
 
     def wrap(fn):
@@ -242,9 +291,16 @@ def check_range(
 ) -> None:
     """Raise `ValueError` unless every value of configuration field `name` is in range.
 
-    The bounds are `[low, high]`, open on a side with `low_open` / `high_open`; `integer`
-    also requires integer values. `required`: a missing field is an error (the target reads
-    it), else it is skipped.
+    **Arguments:**
+
+    - `values`: the configuration values, as `sweep_target`'s check receives them.
+    - `name`: the field to check.
+    - `low`, `high`: the bounds (`None`: unbounded on that side).
+    - `low_open`, `high_open`: exclude the bound itself.
+    - `integer`: also require integer values.
+    - `required`: a missing field is an error (the target reads it); else it is skipped.
+
+    **Returns:** `None`; raises `ValueError` naming the field, the bad values and the range.
     """
     if name not in values:
         if required:
@@ -287,11 +343,11 @@ def _cache_key(*parts):
     return parts
 
 
-def _block_runner(fn, static, mesh):
-    """The jitted block program for `fn` (cached, so repeated sweeps do not recompile).
+def _chunk_runner(fn, static, mesh):
+    """The jitted program for one chunk of `fn` (cached, so repeated sweeps do not retrace).
 
-    `shard_map`: every device maps over its own share of each chunk, with no collectives, so no
-    device ever waits on another (automatically partitioned loops could insert some, and
+    `shard_map`: every device vmaps over its own share of the chunk, with no collectives, so no
+    device ever waits on another (automatically partitioned programs could insert some, and
     virtual CPU devices on few cores can then stall).
     """
     leaves, treedef = jax.tree_util.tree_flatten(static)
@@ -302,29 +358,31 @@ def _block_runner(fn, static, mesh):
     def point(dyn, fields):
         return fn(_with_fields(eqx.combine(dyn, static), fields))
 
-    @jax.jit
-    @functools.partial(
-        jax.shard_map,
-        mesh=mesh,
-        in_specs=(PartitionSpec(), PartitionSpec(None, "sweep")),
-        out_specs=PartitionSpec(None, "sweep"),
-        check_vma=False,
+    run_chunk = jax.jit(
+        jax.shard_map(
+            lambda dyn, chunk: jax.vmap(functools.partial(point, dyn))(chunk),
+            mesh=mesh,
+            in_specs=(PartitionSpec(), PartitionSpec("sweep")),
+            out_specs=PartitionSpec("sweep"),
+            check_vma=False,
+        )
     )
-    def run_block(dyn, block):
-        return jax.lax.map(jax.vmap(functools.partial(point, dyn)), block)
-
     if key is not None:
-        _RUNNERS[key] = run_block
-    return run_block
+        _RUNNERS[key] = run_chunk
+    return run_chunk
 
 
-def _compile(run_block, dyn, block):
-    """Ahead-of-time compile one block (cached per shapes) and XLA's memory estimate of it."""
-    spec = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype), x.sharding), (dyn, block))
-    key = _cache_key(run_block, jax.tree_util.tree_structure((dyn, block)), str(spec))
+def _compile(run_chunk, dyn, chunk):
+    """Ahead-of-time compile the chunk program once per input shapes, and its memory need.
+
+    The memory need is XLA's analysis of this same executable (no second, probing compile);
+    the executable is cached, so a repeated sweep neither traces nor compiles.
+    """
+    spec = jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype), x.sharding), (dyn, chunk))
+    key = _cache_key(run_chunk, jax.tree_util.tree_structure((dyn, chunk)), str(spec))
     if key is not None and key in _COMPILED:
         return _COMPILED[key]
-    compiled = run_block.lower(dyn, block).compile()
+    compiled = run_chunk.lower(dyn, chunk).compile()
     mem = compiled.memory_analysis()
     need = 0
     if mem is not None:
@@ -335,6 +393,27 @@ def _compile(run_block, dyn, block):
     if key is not None:
         _COMPILED[key] = (compiled, int(need))
     return compiled, int(need)
+
+
+def _to_global(x, sharding: NamedSharding) -> Array:
+    """Place a host value identical on every process as one array over the mesh.
+
+    Single-process, a plain `device_put`; over several processes, each process fills only the
+    shards of its own devices from its copy of the value.
+    """
+    if sharding.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _to_host(x: Array) -> np.ndarray:
+    """The full value of a result array on every process (gathered from the others if needed)."""
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 def sweep(
@@ -348,7 +427,17 @@ def sweep(
     memory_limit: int | None = None,
     check: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> SweepResult:
-    """Evaluate `fn(config)` at every grid point in one compiled, chunked, sharded program.
+    """Evaluate `fn(config)` at every grid point with one compiled, sharded chunk program.
+
+    The grid is split into chunks of `chunk_size` points per device; one program (traced,
+    lowered and compiled once, ahead of time, for the chunk's shapes) vmaps `fn` over a chunk,
+    each device over its share, and the host dispatches it once per chunk. Memory is bounded
+    by one chunk; a repeated sweep of the same `fn` and shapes reuses the executable.
+
+    Several processes (e.g. hosts): call `jax.distributed.initialize(...)` first on every
+    process, then the same `sweep` call on every process; `jax.devices()` then lists the
+    devices of all processes, each process computes the points of its own devices, and every
+    process gets the whole result (gathered over CPU collectives, gloo, on CPU).
 
     **Arguments:**
 
@@ -358,18 +447,18 @@ def sweep(
     - `base`: the fixed configuration: `None` (config is the dict of swept fields), a dict, or an
       `eqx.Module`; swept names must be its keys / fields.
     - `chunk_size`: points evaluated at once per device (default: all points in one chunk).
-    - `devices`: devices to shard over (default `jax.devices()`).
-    - `progress`: print block-level progress to stderr (one line per block; the compiled
-      computation is unaffected).
-    - `memory_limit`: bytes one compiled block may use (XLA's own memory analysis); above it a
-      `MemoryLimitError` suggests a smaller `chunk_size`.
+    - `devices`: devices to shard over (default `jax.devices()`, all processes' devices).
+    - `progress`: draw a bar over the chunks on stderr (the computation is unaffected).
+    - `memory_limit`: bytes one compiled chunk may use per device (XLA's own memory analysis);
+      above it a `MemoryLimitError` suggests a smaller `chunk_size`.
     - `check`: `check(values)` validates the configuration before anything is traced;
       `values` maps each swept name to its numpy column and each concrete scalar field of
       `base` to a 0-d array. Default: the check the target declares (`sweep_target`), looked
       up through `functools.partial`, so a grid value outside a target's range (a negative
       learning rate, a sparsity of 1.5, 0 shots) is an error, as in an eager call.
 
-    **Returns:** a `SweepResult` with values shaped like the grid.
+    **Returns:** a `SweepResult` whose `values` leaves are numpy arrays shaped like the grid
+    (`grid.shape` followed by the shape of `fn`'s output leaf).
     """
     g = points_
     if not isinstance(g, Grid):
@@ -391,50 +480,41 @@ def sweep(
     per_dev = math.ceil(total / n_dev)
     if chunk_size is None:
         chunk_size = per_dev
-    if not isinstance(chunk_size, int) or chunk_size < 1:
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
     chunk_size = min(chunk_size, per_dev)
     width = chunk_size * n_dev  # points per chunk across all devices
     n_chunks = math.ceil(total / width)
-    blocks = min(n_chunks, 20) if progress else 1
-    chunks_per_block = math.ceil(n_chunks / blocks)
-    blocks = math.ceil(n_chunks / chunks_per_block)
-    padded = blocks * chunks_per_block * width
+    padded = n_chunks * width  # padding repeats the first point; it is cut off at the end
 
     mesh = jax.make_mesh(
         (n_dev,), ("sweep",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices
     )
-    sharding = NamedSharding(mesh, PartitionSpec(None, "sweep"))
-
-    def layout(col: np.ndarray) -> np.ndarray:
-        col = np.concatenate([col, np.repeat(col[:1], padded - total)])
-        return col.reshape(blocks, chunks_per_block, width)
-
-    dtypes = {
-        k: (jnp.int32 if v.dtype.kind in "biu" else jnp.result_type(float))
+    sharding = NamedSharding(mesh, PartitionSpec("sweep"))
+    cols = {
+        k: np.concatenate([v, np.repeat(v[:1], padded - total)]).astype(
+            np.int32 if v.dtype.kind in "biu" else jnp.result_type(float)
+        )
         for k, v in g.columns.items()
     }
-    cols = {k: layout(v) for k, v in g.columns.items()}
 
     dyn, static = eqx.partition(base, eqx.is_array)
-    run_block = _block_runner(fn, static, mesh)
+    dyn = jax.tree_util.tree_map(lambda x: _to_global(x, NamedSharding(mesh, PartitionSpec())), dyn)
+    run_chunk = _chunk_runner(fn, static, mesh)
 
-    def put(b):
-        return {k: jax.device_put(jnp.asarray(cols[k][b], dtypes[k]), sharding) for k in cols}
+    def put(c):
+        return {k: _to_global(v[c * width : (c + 1) * width], sharding) for k, v in cols.items()}
 
-    compiled, need = _compile(run_block, dyn, put(0))
-    check_memory(
-        f"One sweep block ({chunks_per_block} chunks of {chunk_size} points per device)",
-        need // n_dev,
-        memory_limit,
-    )
-    outs = []
-    for b in progress_bar(range(blocks), enabled=progress, desc=f"sweep ({total} points)"):
-        outs.append(jax.tree_util.tree_map(np.asarray, compiled(dyn, put(b))))
-    # each block's leaves are (chunks, width, *point_shape): flatten the two point axes only
+    compiled, need = _compile(run_chunk, dyn, put(0))
+    check_memory(f"One sweep chunk ({chunk_size} points per device)", need // n_dev, memory_limit)
+    # dispatch is asynchronous: the host queues every chunk, then waits for the results
+    outs = [
+        compiled(dyn, put(c))
+        for c in progress_bar(range(n_chunks), enabled=progress, desc=f"sweep ({total} points)")
+    ]
     values = jax.tree_util.tree_map(
-        lambda *xs: np.concatenate([x.reshape(-1, *x.shape[2:]) for x in xs])[:total].reshape(
-            *g.shape, *xs[0].shape[2:]
+        lambda *xs: np.concatenate([_to_host(x) for x in xs])[:total].reshape(
+            *g.shape, *xs[0].shape[1:]
         ),
         *outs,
     )
@@ -442,7 +522,16 @@ def sweep(
 
 
 def loop(fn: Callable[[Any], Any], points_: Grid, *, base=None) -> SweepResult:
-    """Reference: evaluate `fn` point by point in a Python loop (one jitted call per point)."""
+    """Reference: evaluate `fn` point by point in a Python loop (one jitted call per point).
+
+    **Arguments:**
+
+    - `fn`: the function `sweep` would evaluate.
+    - `points_`: a `grid(...)` or `points(...)`.
+    - `base`: the fixed configuration, as for `sweep`.
+
+    **Returns:** a `SweepResult` equal to `sweep(fn, points_, base=base)` up to rounding.
+    """
     one = jax.jit(lambda fields: fn(_with_fields(base, fields)))
     rows = []
     for i in range(points_.size):

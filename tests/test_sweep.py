@@ -159,10 +159,17 @@ def _python_loop(points_):
     rows = []
     for i in range(points_.size):
         a, b = (float(points_.columns[k][i]) for k in ("a", "b"))
-        rows.append({"scalar": a * b, "vector": np.array([a, 2 * a, 3 * b]),
-                     "matrix": np.outer([a, b], [1.0, a, a * b])})  # fmt: skip
-    return {k: np.stack([r[k] for r in rows]).reshape(*points_.shape, *np.shape(rows[0][k]))
-            for k in rows[0]}  # fmt: skip
+        rows.append(
+            {
+                "scalar": a * b,
+                "vector": np.array([a, 2 * a, 3 * b]),
+                "matrix": np.outer([a, b], [1.0, a, a * b]),
+            }
+        )
+    return {
+        k: np.stack([r[k] for r in rows]).reshape(*points_.shape, *np.shape(rows[0][k]))
+        for k in rows[0]
+    }
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 2])
@@ -177,9 +184,12 @@ def _python_loop(points_):
 )
 def test_vector_and_matrix_outputs_equal_a_python_loop(points_, num_devices, chunk_size):
     res = qj.sweep(
-        _shaped_outputs, points_, devices=jax.devices()[:num_devices], chunk_size=chunk_size,
+        _shaped_outputs,
+        points_,
+        devices=jax.devices()[:num_devices],
+        chunk_size=chunk_size,
         progress=chunk_size == 1,
-    )  # fmt: skip
+    )
     ref = _python_loop(points_)
     assert res.values["vector"].shape == (*points_.shape, 3)
     assert res.values["matrix"].shape == (*points_.shape, 2, 3)
