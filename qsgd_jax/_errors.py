@@ -9,30 +9,43 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import PyTree
 
 MEMORY_FRACTION = 0.5
 """Default memory limit, as a fraction of the memory available when the check runs."""
 
 
 class MemoryLimitError(ValueError):
-    """An allocation was refused because its estimate exceeds the configured memory limit."""
+    """An allocation was refused because its estimate exceeds the configured memory limit.
+
+    Raised by `check_memory` before any array is allocated; a `ValueError`, so callers that
+    catch bad input catch it too.
+
+    **Arguments:**
+
+    - `message`: what was refused, its estimated size, the limit, and how to proceed.
+    """
 
 
-def is_concrete(x) -> bool:
-    """True when `x` (array or pytree) holds no tracers, so its values can be inspected."""
+def is_concrete(x: PyTree) -> bool:
+    """Whether a pytree holds no tracers, so that its values can be inspected now.
+
+    **Arguments:**
+
+    - `x`: an array, a Python number or a pytree of them.
+
+    **Returns:** `True` outside `jit`/`vmap`/`grad` tracing (no leaf is a `jax.core.Tracer`),
+    `False` otherwise.
+    """
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
 
 
-def check_finite(name: str, x) -> None:
-    """Raise `ValueError` if a concrete array (or pytree) has NaN or infinite entries."""
-    check_finite_tree(name, x)
-
-
-def check_finite_tree(name: str, tree) -> None:
+def check_finite_tree(name: str, tree: PyTree) -> None:
     """Raise `ValueError` naming the leaf if a concrete pytree has a NaN or infinite entry.
 
     The data-finiteness check of every entry point that takes parameters or a batch: a NaN in
@@ -43,6 +56,9 @@ def check_finite_tree(name: str, tree) -> None:
 
     - `name`: the argument's name, used in the message (`params`, `batch`).
     - `tree`: an array or a pytree of arrays.
+
+    **Raises:** `ValueError` naming the leaf, the number of non-finite entries, and the first
+    one's index and value.
     """
     leaves = jax.tree_util.tree_leaves_with_path(tree)
     for path, leaf in leaves:
@@ -72,15 +88,25 @@ def check_finite_tree(name: str, tree) -> None:
         )
 
 
+check_finite = check_finite_tree
+"""The same check under its short name (an array is a one-leaf pytree)."""
+
 LOW_PRECISION = ("float16", "bfloat16")
 
 
-def check_real_float(name: str, dtype) -> None:
+def check_real_float(name: str, dtype: Any) -> None:
     """Refuse complex and half-precision dtypes where the library needs real float32/float64.
 
     Loss-derived fields are real (complex inputs would be silently mixed with real Hessians),
     and float16/bfloat16 Taylor models lose digits the diagnostics rely on (a 7 % error on a
     simple map), so both are errors rather than silent results.
+
+    **Arguments:**
+
+    - `name`: the argument's name, used in the message.
+    - `dtype`: anything `numpy.dtype` accepts (a dtype, a type, a name).
+
+    **Raises:** `TypeError` for a complex dtype or one of `LOW_PRECISION`.
     """
     dt = np.dtype(dtype)
     if np.issubdtype(dt, np.complexfloating):
@@ -96,8 +122,20 @@ def check_real_float(name: str, dtype) -> None:
         )
 
 
-def check_int_range(name: str, value, low: int | None = None, high: int | None = None) -> None:
-    """Raise if a concrete integer is outside `[low, high]` (either bound may be open)."""
+def check_int_range(name: str, value: Any, low: int | None = None, high: int | None = None) -> None:
+    """Raise unless a concrete integer (or integer array) lies in `[low, high]`.
+
+    Traced values are not checked. Integral floats (`3.0`) are accepted.
+
+    **Arguments:**
+
+    - `name`: the argument's name, used in the message.
+    - `value`: a Python or NumPy/JAX integer, or an array of them (every entry is checked).
+    - `low`, `high`: the inclusive bounds; `None` leaves that side open.
+
+    **Raises:** `TypeError` for a non-integer, `ValueError` for a non-finite or out-of-range
+    value.
+    """
     if not is_concrete(value):
         return
     arr = np.asarray(value)
@@ -111,8 +149,17 @@ def check_int_range(name: str, value, low: int | None = None, high: int | None =
         raise ValueError(f"`{name}` must lie in [{lo}, {hi}], got {value!r}.")
 
 
-def check_positive(name: str, value, *, strict: bool = True) -> None:
-    """Raise if a concrete number is not > 0 (or >= 0 with `strict=False`) or not finite."""
+def check_positive(name: str, value: Any, *, strict: bool = True) -> None:
+    """Raise `ValueError` unless a concrete number (or array) is finite and $> 0$.
+
+    Traced values are not checked.
+
+    **Arguments:**
+
+    - `name`: the argument's name, used in the message.
+    - `value`: a number or an array of numbers (every entry is checked).
+    - `strict`: require $> 0$ (default) or, with `False`, $\\ge 0$.
+    """
     if not is_concrete(value):
         return
     arr = np.asarray(value)
@@ -123,7 +170,11 @@ def check_positive(name: str, value, *, strict: bool = True) -> None:
 
 
 def available_memory_bytes() -> int:
-    """Memory currently available to this process (Linux `MemAvailable`), in bytes."""
+    """The memory currently available to this process, in bytes.
+
+    **Returns:** Linux's `MemAvailable` from `/proc/meminfo`; elsewhere the free physical pages
+    (`os.sysconf`); 8 GiB when neither can be read.
+    """
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -138,10 +189,10 @@ def available_memory_bytes() -> int:
 
 
 def default_memory_limit() -> int:
-    """The default memory limit in bytes.
+    """The memory limit, in bytes, that every memory check uses when given none.
 
-    `QSGD_JAX_MEMORY_LIMIT` (bytes) overrides it; otherwise `MEMORY_FRACTION` of the memory
-    available now.
+    **Returns:** the environment variable `QSGD_JAX_MEMORY_LIMIT` (bytes) where set, otherwise
+    `MEMORY_FRACTION` of `available_memory_bytes()` at the time of the call.
     """
     env = os.environ.get("QSGD_JAX_MEMORY_LIMIT")
     if env:
@@ -150,7 +201,17 @@ def default_memory_limit() -> int:
 
 
 def check_memory(what: str, nbytes: int, limit: int | None = None) -> None:
-    """Refuse (raise `MemoryLimitError`) when `nbytes` exceeds `limit` (default: see above)."""
+    """Raise `MemoryLimitError` when an allocation's estimate exceeds the memory limit.
+
+    Called before the allocation, so that a too-large request fails at once with advice
+    instead of exhausting the machine.
+
+    **Arguments:**
+
+    - `what`: the allocation, as the start of a sentence ("A dense Taylor model with s = 4 ...").
+    - `nbytes`: its estimated size in bytes.
+    - `limit`: bytes allowed (default: `default_memory_limit()`).
+    """
     limit = default_memory_limit() if limit is None else int(limit)
     if nbytes > limit:
         raise MemoryLimitError(
@@ -161,8 +222,8 @@ def check_memory(what: str, nbytes: int, limit: int | None = None) -> None:
 
 
 def _human(nbytes: int | float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(nbytes) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(nbytes) < 1024:
             return f"{nbytes:.3g} {unit}"
         nbytes /= 1024
-    raise AssertionError
+    return f"{nbytes:.3g} TiB"

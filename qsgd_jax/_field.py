@@ -20,13 +20,21 @@ import abc
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact
+from jaxtyping import Array, Inexact
 
 from ._errors import check_memory
 
 
 class AbstractField(eqx.Module):
-    """A polynomial vector field on $\\mathbb{R}^n$ of degree 1 or 2."""
+    """The interface of a polynomial vector field $f(u) = f_0 + f_1 u + f_2 (u \\otimes u)$.
+
+    A field on $\\mathbb{R}^n$ of degree 1 ($f_2 = 0$) or 2. Subclasses implement `n`,
+    `degree`, `symmetric`, `f0`, `linear` and `quadratic`; the mode-wise actions the Carleman
+    engine uses (`linear_axis`, `quadratic_axes`, `quadratic_pairs`) and `to_dense` have generic
+    implementations that a subclass may override with cheaper ones.
+
+    **Fields:** none of its own (an abstract base class: see `DenseField` and `LossField`).
+    """
 
     @property
     @abc.abstractmethod
@@ -49,53 +57,109 @@ class AbstractField(eqx.Module):
 
     @abc.abstractmethod
     def linear(self, v: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
-        """$f_1 v$."""
+        """The linear term $f_1 v$.
+
+        **Arguments:**
+
+        - `v`: a vector, shape `(n,)`.
+
+        **Returns:** $f_1 v$, shape `(n,)`.
+        """
 
     @abc.abstractmethod
     def quadratic(self, x: Inexact[Array, "n n"]) -> Inexact[Array, " n"]:
-        """$f_2\\,\\mathrm{vec}(X)$, i.e. $\\sum_{ab} (f_2)_{iab} X_{ab}$."""
+        """The quadratic term on a matrix: $f_2\\,\\mathrm{vec}(X) = \\sum_{ab} (f_2)_{iab} X_{ab}$.
+
+        **Arguments:**
+
+        - `x`: a matrix $X$, shape `(n, n)`.
+
+        **Returns:** $f_2\\,\\mathrm{vec}(X)$, shape `(n,)`.
+        """
 
     def quadratic_uu(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
-        """$f_2 (u \\otimes u)$."""
+        """The quadratic term on a point: $f_2 (u \\otimes u)$.
+
+        **Arguments:**
+
+        - `u`: a vector, shape `(n,)`.
+
+        **Returns:** $f_2 (u \\otimes u)$, shape `(n,)`.
+        """
         return self.quadratic(jnp.outer(u, u))
 
     def quadratic_pairs(
         self, a: Inexact[Array, "n r"], b: Inexact[Array, "n r"]
     ) -> Inexact[Array, " n"]:
-        """$f_2\\,\\mathrm{vec}(A B^\\top) = \\sum_i f_2 (a_i \\otimes b_i)$ for factors `(n, r)`.
+        """The quadratic term on a factored matrix: $f_2\\,\\mathrm{vec}(A B^\\top)$.
 
         This is how the factored order-2 Carleman state applies $f_2$ without forming an
         $n \\times n$ matrix; subclasses override it with a cheaper contraction.
+
+        **Arguments:**
+
+        - `a`, `b`: the factors $A, B$, shape `(n, r)`; $a_i, b_i$ are their columns.
+
+        **Returns:** $\\sum_i f_2 (a_i \\otimes b_i)$, shape `(n,)`.
         """
         return jnp.sum(jax.vmap(lambda x, y: self.quadratic(jnp.outer(x, y)), 1)(a, b), axis=0)
 
     def __call__(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
-        """$f(u) = f_0 + f_1 u + f_2(u \\otimes u)$."""
+        """Evaluate the field: $f(u) = f_0 + f_1 u + f_2(u \\otimes u)$.
+
+        **Arguments:**
+
+        - `u`: a point, shape `(n,)`.
+
+        **Returns:** $f(u)$, shape `(n,)`.
+        """
         out = self.f0() + self.linear(u)
         if self.degree == 2:
             out = out + self.quadratic_uu(u)
         return out
 
     def linear_axis(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
-        """Apply $f_1$ along mode `axis` of a tensor of shape `(n,)*k`."""
+        """Apply $f_1$ along one mode of a tensor (a Carleman block).
+
+        **Arguments:**
+
+        - `z`: a tensor of shape `(n,) * k`.
+        - `axis`: the mode $0 \\le$ `axis` $< k$ that $f_1$ acts on.
+
+        **Returns:** $z$ with $f_1$ applied to mode `axis`, shape `(n,) * k`.
+        """
         zm = jnp.moveaxis(z, axis, 0)
         flat = zm.reshape(self.n, -1)
         out = jax.vmap(self.linear, in_axes=1, out_axes=1)(flat)
         return jnp.moveaxis(out.reshape(zm.shape), 0, axis)
 
     def quadratic_axes(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
-        """Contract modes `axis, axis+1` of a `(n,)*k` tensor with $f_2$; output at `axis`."""
+        """Contract two adjacent modes of a tensor with $f_2$ (a Carleman block).
+
+        **Arguments:**
+
+        - `z`: a tensor of shape `(n,) * k`, $k \\ge 2$.
+        - `axis`: the first of the two contracted modes `axis, axis + 1`.
+
+        **Returns:** the contraction, shape `(n,) * (k - 1)`, its new mode at `axis`.
+        """
         zm = jnp.moveaxis(z, (axis, axis + 1), (0, 1))
         flat = zm.reshape(self.n, self.n, -1)
         out = jax.vmap(self.quadratic, in_axes=2, out_axes=1)(flat)
         return jnp.moveaxis(out.reshape(zm.shape[1:]), 0, axis)
 
     def to_dense(self, *, memory_limit: int | None = None) -> DenseField:
-        """Materialize $f_0, f_1, f_2$ (small $n$ only: $f_2$ has $n^3$ entries).
+        """Materialize $f_0, f_1, f_2$ as a `DenseField` (small $n$ only: $f_2$ has $n^3$ entries).
 
-        The memory is checked first (`MemoryLimitError` above `memory_limit`, default: see
-        `qsgd_jax._errors`): $f_2$ and one $n \\times n \\times n$ slice batch of the basis
-        $e_a e_b^T$, never the whole $n^4$ basis.
+        The memory is checked first: $f_2$ and one $n \\times n \\times n$ slice batch of the
+        basis $e_a e_b^T$, never the whole $n^4$ basis.
+
+        **Arguments:**
+
+        - `memory_limit`: bytes allowed (default: `default_memory_limit()`); above it,
+          `MemoryLimitError` is raised before anything is allocated.
+
+        **Returns:** a `DenseField` with the same $f_0, f_1, f_2$ and `symmetric` tag.
         """
         n, itemsize = self.n, jnp.dtype(self.f0().dtype).itemsize
         need = itemsize * (3 * n**2 + (2 * n**3 if self.degree == 2 else 0))
@@ -122,11 +186,11 @@ class AbstractField(eqx.Module):
 
 
 class DenseField(AbstractField):
-    """A field given by explicit arrays.
+    """A polynomial vector field given by explicit arrays $f_0, f_1, f_2$.
 
     **Arguments:**
 
-    - `f0_`: shape `(n,)`.
+    - `f0`: shape `(n,)` (stored as the field `f0_`; `f0()` returns it).
     - `f1`: shape `(n, n)`.
     - `f2`: shape `(n, n, n)` with $(f_2)_{iab}$ the coefficient of $u_a u_b$ in component $i$
       (the mode-1 unfolding reshaped), or `None` for degree 1.
@@ -203,11 +267,3 @@ def _along(mat, z, axis: int, n: int, modes: int):
         return (z3[:, :, 0] @ mat.T)[:, :, None]
     out = jax.lax.dot_general(z3, mat, (((1,), (1,)), ((), ())))  # (before, rest, m)
     return jnp.swapaxes(out, 1, 2)
-
-
-def as_array(name: str, x) -> Float[Array, "..."]:
-    """Convert to a JAX array with a floating dtype (integers become the default float)."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        x = x.astype(jnp.result_type(float))
-    return x

@@ -30,7 +30,9 @@ from ._prune import check_mask_leaves
 
 
 class ActiveSet(eqx.Module):
-    """The embedding $u \\mapsto \\bar\\theta \\odot m + P u$ of the active coordinates.
+    """The embedding $u \\mapsto \\bar\\theta \\odot m + P u$ of a mask's active coordinates.
+
+    Build it with `active_set`.
 
     **Arguments:**
 
@@ -46,24 +48,47 @@ class ActiveSet(eqx.Module):
 
     @property
     def size(self) -> int:
+        """The number $s$ of active coordinates."""
         return self.index.shape[0]
 
     def embed(self, u: Float[Array, " s"]) -> PyTree:
-        """The parameter pytree $\\bar\\theta \\odot m + P u$."""
+        """The parameters at displacement $u$: $\\bar\\theta \\odot m + P u$.
+
+        **Arguments:**
+
+        - `u`: the displacement $u$ of the $s$ active coordinates, shape `(s,)`.
+
+        **Returns:** a parameter pytree shaped like the one the set was built from.
+        """
         return self.unravel(self.base.at[self.index].add(u))
 
     def restrict(self, params: PyTree) -> Float[Array, " s"]:
-        """The active coordinates of a parameter pytree."""
+        """The active coordinates of a parameter pytree: $P^\\top \\mathrm{vec}(\\theta)$.
+
+        **Arguments:**
+
+        - `params`: a pytree with the structure and shapes of the upload point.
+
+        **Returns:** the $s$ active entries, shape `(s,)`.
+        """
         flat, _ = ravel_pytree(params)
         return flat[self.index]
 
 
 def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
-    """Build the `ActiveSet` of `params` under a boolean `mask` pytree (`None`: all active).
+    """The active set of a parameter pytree under a boolean mask.
 
     The mask must be concrete: it fixes the active-set size $s$, which is a shape. It must
     have the tree structure of `params` (same keys) and each leaf the shape of its parameter;
     `params` must be real float32/float64 (complex and half precision are refused).
+
+    **Arguments:**
+
+    - `params`: the upload point $\\bar\\theta$, a pytree of float arrays with $p$ entries in all.
+    - `mask`: a boolean pytree like `params` ($m$, `True` = active); `None`: all active.
+
+    **Returns:** an `ActiveSet` with `base` $= \\bar\\theta \\odot m$ (flat, shape `(p,)`) and the
+    $s$ flat indices of the active entries.
     """
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = jnp.asarray(leaf).dtype
@@ -74,8 +99,6 @@ def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
             )
         check_real_float(f"params{jax.tree_util.keystr(path)}", dtype)
     flat, unravel = ravel_pytree(params)
-    if not jnp.issubdtype(flat.dtype, jnp.inexact):
-        raise TypeError(f"`params` must hold floating-point arrays, got dtype {flat.dtype}.")
     if mask is None:
         mflat = np.ones(flat.shape, dtype=bool)
     else:
@@ -103,16 +126,23 @@ def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
 
 
 class LossField(AbstractField):
-    """Matrix-free gradient-flow field of the Taylor model of `loss_fn(params, batch)`.
+    """The matrix-free gradient-flow field $(-g, -H, -\\tfrac12\\mathcal{T})$ of a loss.
 
     $f_1 v = -Hv$ costs one Hessian-vector product (forward-over-reverse), $f_2(u\\otimes u)
     = -\\tfrac12\\mathcal{T}(u,u,\\cdot)$ one more jvp of it; $f_2\\,\\mathrm{vec}(X)$ for a
-    general $X$ costs $n$ of those.
+    general $X$ costs $n$ of those. The gradient $g$ is computed once, at construction. Usually
+    built by `taylor_field(..., matrix_free=True)`.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, batch) -> scalar`, a pure JAX function (an `eqx.Module` loss
+      is a pytree too: its arrays stay traced).
+    - `active`: the `ActiveSet` of the upload point; the field has dimension $s$ = `active.size`.
+    - `batch`: the data the loss is evaluated on.
+    - `degree`: 1 or 2.
     """
 
-    loss_fn: Callable[
-        [PyTree, Any], Array
-    ]  # a pytree too: an eqx.Module loss keeps its arrays traced
+    loss_fn: Callable[[PyTree, Any], Array]
     active: ActiveSet
     batch: PyTree
     g: Float[Array, " s"]
@@ -169,7 +199,9 @@ class LossField(AbstractField):
         **Arguments:**
 
         - `memory_limit`: bytes allowed for the dense arrays and their working set (default:
-          see `qsgd_jax._errors`).
+          `default_memory_limit()`).
+
+        **Returns:** a `DenseField` of dimension $s$.
         """
         check_memory(
             f"Materializing a matrix-free degree-{self.degree} field with s = {self.n} coordinates",
@@ -209,9 +241,9 @@ def taylor_field(
     - `degree`: 1 (drop $\\mathcal{T}$: the linearized model) or 2.
     - `matrix_free`: keep $H$ and $\\mathcal{T}$ implicit (`LossField`); otherwise they are
       materialized (`DenseField`), which needs $O(s^3)$ memory at degree 2.
-    - `memory_limit`: bytes allowed for the dense arrays (default: see `qsgd_jax._errors`).
+    - `memory_limit`: bytes allowed for the dense arrays (default: `default_memory_limit()`).
 
-    **Returns:** an `AbstractField` of dimension $s$.
+    **Returns:** an `AbstractField` of dimension $s$ (a `LossField` or a `DenseField`).
     """
     if degree not in (1, 2):
         raise ValueError(f"`degree` must be 1 or 2, got {degree!r}.")
@@ -229,21 +261,45 @@ def taylor_field(
     return dense_field(loss_fn, active, batch, degree)
 
 
-def dense_taylor_bytes(s: int, num_params: int, degree: int, dtype) -> int:
-    """Estimated peak bytes of `dense_field`: $f_1$ ($s^2$), $f_2$ ($s^3$, degree 2) and the
-    working set of one Hessian slice, a forward-mode Hessian with $s$ tangents of the
-    `num_params` parameters."""
+def dense_taylor_bytes(s: int, num_params: int, degree: int, dtype: Any) -> int:
+    """The estimated peak memory of `dense_field`, in bytes.
+
+    Counts $f_1$ ($s^2$ entries), $f_2$ ($s^3$, degree 2) and the working set of one Hessian
+    slice, a forward-mode Hessian with $s$ tangents of the `num_params` parameters.
+
+    **Arguments:**
+
+    - `s`: the active-set size.
+    - `num_params`: the total number $p$ of parameters.
+    - `degree`: 1 or 2.
+    - `dtype`: the float dtype of the arrays.
+
+    **Returns:** the estimate in bytes.
+    """
     itemsize = jnp.dtype(dtype).itemsize
     out = s**2 + (s**3 if degree == 2 else 0)
     work = 2 * s**2 + 2 * s * num_params
     return int(itemsize * (2 * out + work))
 
 
-def dense_field(loss_fn, active: ActiveSet, batch, degree: int = 2) -> DenseField:
-    """$(f_0, f_1, f_2) = (-g, -H, -\\tfrac12\\mathcal{T})$ on an active set, materialized.
+def dense_field(
+    loss_fn: Callable[[PyTree, Any], Array], active: ActiveSet, batch: Any, degree: int = 2
+) -> DenseField:
+    """The gradient-flow field $(-g, -H, -\\tfrac12\\mathcal{T})$ of a loss, materialized.
 
     $\\mathcal{T}$ is built one slice $\\mathcal{T}(e_a, \\cdot, \\cdot)$ at a time (a jvp of the
-    Hessian), so the working memory is one Hessian, not $s$ of them.
+    Hessian), so the working memory is one Hessian, not $s$ of them. No memory check: see
+    `taylor_field` and `dense_taylor_bytes`.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, batch) -> scalar`, a pure JAX function.
+    - `active`: the `ActiveSet` of the upload point.
+    - `batch`: the data the loss is evaluated on.
+    - `degree`: 1 (no $f_2$) or 2.
+
+    **Returns:** a `DenseField` with $f_0$ `(s,)`, $f_1$ `(s, s)` and $f_2$ `(s, s, s)` (or
+    `None`), tagged symmetric.
     """
     lf = LossField(loss_fn, active, batch, degree)
     zero = jnp.zeros((active.size,), active.base.dtype)

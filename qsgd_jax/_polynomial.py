@@ -19,20 +19,24 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact, PyTree
+from jaxtyping import Array, ArrayLike, Float, Inexact, PyTree
 
 from ._errors import check_finite, check_memory, check_positive, check_real_float, is_concrete
-from ._field import AbstractField, DenseField, as_array
+from ._field import AbstractField, DenseField
 from ._loss_model import taylor_field
 
 
 class PolynomialMap(eqx.Module):
-    """The degree-1 or degree-2 GD map $F(u) = u + \\eta f(u)$ on $\\mathbb{R}^n$.
+    """The GD map $F(u) = u + \\eta f(u) = F_0 + F_1 u + F_2 (u \\otimes u)$ on $\\mathbb{R}^n$.
+
+    Degree 1 or 2, as its field. Build it with `gd_map` (from a loss), `polynomial_map` (from
+    explicit $F_0, F_1, F_2$) or `field_map` (from a field).
 
     **Arguments:**
 
-    - `field`: the gradient-flow field $f$ (dense or matrix-free).
-    - `eta`: the learning rate / step size $\\eta$ (a traced scalar).
+    - `field`: the gradient-flow field $f$ (dense or matrix-free), dimension $n$.
+    - `eta`: the learning rate / step size $\\eta$, a scalar array (traced: a new $\\eta$ does not
+      recompile).
 
     Dense $F_0, F_1, F_2$ are available as properties (materializing $F_1, F_2$ for matrix-free
     fields, so small $n$ only).
@@ -43,24 +47,30 @@ class PolynomialMap(eqx.Module):
 
     @property
     def n(self) -> int:
+        """The dimension $n$ of the map (the active-set size $s$ of a loss)."""
         return self.field.n
 
     @property
     def degree(self) -> int:
+        """1 (affine, $F_2 = 0$) or 2."""
         return self.field.degree
 
     @property
     def dtype(self):
+        """The floating dtype of the map's arrays."""
         return self.field.f0().dtype
 
     @property
     def F0(self) -> Inexact[Array, " n"]:
+        """$F_0 = \\eta f_0$, shape `(n,)`."""
         return self.eta * self.field.f0()
 
     @property
     def F1(self) -> Inexact[Array, "n n"]:
-        """$I + \\eta f_1$, materialized ($n$ matrix-vector products for a matrix-free field,
-        after a memory check)."""
+        """$F_1 = I + \\eta f_1$, shape `(n, n)`, materialized.
+
+        A matrix-free field costs $n$ matrix-vector products, after a memory check.
+        """
         field = self.field
         if isinstance(field, DenseField):
             f1 = field.f1
@@ -72,37 +82,64 @@ class PolynomialMap(eqx.Module):
 
     @property
     def F2(self) -> Inexact[Array, "n n n"] | None:
-        """$\\eta f_2$, materialized (`field.to_dense()`, memory-checked; `None` at degree 1)."""
+        """$F_2 = \\eta f_2$, shape `(n, n, n)`, materialized (`None` at degree 1).
+
+        Built by `field.to_dense()`, after its memory check.
+        """
         if self.degree == 1:
             return None
         return self.eta * self.field.to_dense().f2
 
     def __call__(self, u: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
-        """One GD step of the Taylor model: $u + \\eta f(u)$."""
+        """One GD step of the Taylor model: $F(u) = u + \\eta f(u)$.
+
+        **Arguments:**
+
+        - `u`: the displacement from the upload point, shape `(n,)`.
+
+        **Returns:** $F(u)$, shape `(n,)`.
+        """
         return u + self.eta * self.field(u)
 
     # Mode-wise actions used by the Carleman engine.
     def f0_vec(self) -> Inexact[Array, " n"]:
+        """$F_0$ (the constant term as the Carleman engine reads it), shape `(n,)`."""
         return self.F0
 
-    def linear_axis(self, z, axis: int):
-        """$F_1$ along mode `axis`: $z + \\eta f_1 z$."""
+    def linear_axis(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
+        """Apply $F_1$ along one mode of a tensor: $z + \\eta f_1 z$ on mode `axis`.
+
+        **Arguments:**
+
+        - `z`: a tensor of shape `(n,) * k`.
+        - `axis`: the mode $F_1$ acts on.
+
+        **Returns:** a tensor of shape `(n,) * k`.
+        """
         return z + self.eta * self.field.linear_axis(z, axis)
 
-    def quadratic_axes(self, z, axis: int):
-        """$F_2$ contracting modes `axis, axis+1`."""
+    def quadratic_axes(self, z: Inexact[Array, "..."], axis: int) -> Inexact[Array, "..."]:
+        """Contract modes `axis, axis + 1` of a tensor with $F_2 = \\eta f_2$.
+
+        **Arguments:**
+
+        - `z`: a tensor of shape `(n,) * k`, $k \\ge 2$.
+        - `axis`: the first of the two contracted modes.
+
+        **Returns:** a tensor of shape `(n,) * (k - 1)`, the new mode at `axis`.
+        """
         return self.eta * self.field.quadratic_axes(z, axis)
 
 
 def polynomial_map(
-    F0,
-    F1,
-    F2=None,
+    F0: ArrayLike,
+    F1: ArrayLike,
+    F2: ArrayLike | None = None,
     *,
-    eta=1.0,
+    eta: ArrayLike = 1.0,
     symmetric: bool | None = None,
 ) -> PolynomialMap:
-    """Build a `PolynomialMap` from explicit arrays $F_0, F_1, F_2$.
+    """Build a GD map $u \\mapsto F_0 + F_1 u + F_2 (u \\otimes u)$ from explicit arrays.
 
     The field is recovered as $f_0 = F_0/\\eta$, $f_1 = (F_1 - I)/\\eta$, $f_2 = F_2/\\eta$; pass
     the $\\eta$ the map was built with if the "euler" form or the continuous field will be used
@@ -115,18 +152,22 @@ def polynomial_map(
     - `F2`: shape `(n, n, n)` or its mode-1 unfolding `(n, n*n)`; `None` for degree 1.
     - `eta`: step size $\\eta > 0$.
     - `symmetric`: tag $F_1$ as symmetric (default: checked on concrete input).
+
+    Real float32/float64 arrays (integers become the default float); all entries finite.
+
+    **Returns:** a `PolynomialMap` of dimension $n$, in the arrays' common dtype.
     """
     for name, x in (("F0", F0), ("F1", F1), ("F2", F2)):
         if x is not None:
             check_real_float(name, jnp.result_type(x))
-    F0, F1 = as_array("F0", F0), as_array("F1", F1)
+    F0, F1 = _as_float(F0), _as_float(F1)
     if F0.ndim != 1:
         raise ValueError(f"`F0` must have shape (n,), got {F0.shape}.")
     n = F0.shape[0]
     if F1.shape != (n, n):
         raise ValueError(f"`F1` must have shape (n, n) = {(n, n)} to match `F0`, got {F1.shape}.")
     if F2 is not None:
-        F2 = as_array("F2", F2)
+        F2 = _as_float(F2)
         if F2.shape == (n, n * n):
             F2 = F2.reshape(n, n, n)
         if F2.shape != (n, n, n):
@@ -136,8 +177,7 @@ def polynomial_map(
             )
     for name, x in (("F0", F0), ("F1", F1), ("F2", F2)):
         check_finite(name, x)
-    _check_eta_dtype(eta)
-    check_positive("eta", eta)
+    _check_eta(eta)
     dtype = jnp.result_type(F0, F1, *(() if F2 is None else (F2,)))
     eta = jnp.asarray(eta, dtype=dtype)
     F0, F1 = F0.astype(dtype), F1.astype(dtype)
@@ -153,20 +193,32 @@ def gd_map(
     params: PyTree,
     batch: Any,
     *,
-    eta,
+    eta: ArrayLike,
     mask: PyTree | None = None,
     degree: int = 2,
     matrix_free: bool = False,
     memory_limit: int | None = None,
 ) -> PolynomialMap:
-    """The GD map of the Taylor model of `loss_fn` around `params`, on a mask's active set.
+    """The GD map of the Taylor model of a loss around the upload point, on a mask's active set.
 
     $u \\mapsto u - \\eta\\,(g + H u + \\tfrac12 \\mathcal{T}(u, u, \\cdot))$ with $u = \\theta -
-    \\bar\\theta$ on the $s$ active coordinates (DESIGN §2). See `taylor_field` for the arguments;
-    `eta` is the learning rate (may be traced).
+    \\bar\\theta$ on the $s$ active coordinates (DESIGN §2): `field_map` of `taylor_field`.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, batch) -> scalar`, a pure JAX function.
+    - `params`: the upload point $\\bar\\theta$ (any pytree of float arrays).
+    - `batch`: the data the loss is evaluated on.
+    - `eta`: the learning rate $\\eta > 0$ (may be traced).
+    - `mask`: boolean pytree like `params`; `None` means every coordinate is active.
+    - `degree`: 1 (the linearized model) or 2.
+    - `matrix_free`: keep $H$ and $\\mathcal{T}$ implicit (`LossField`) instead of materializing
+      them.
+    - `memory_limit`: bytes allowed for the dense arrays (default: `default_memory_limit()`).
+
+    **Returns:** a `PolynomialMap` of dimension $s$.
     """
-    _check_eta_dtype(eta)
-    check_positive("eta", eta)
+    _check_eta(eta)
     field = taylor_field(
         loss_fn,
         params,
@@ -176,18 +228,34 @@ def gd_map(
         matrix_free=matrix_free,
         memory_limit=memory_limit,
     )
+    return field_map(field, eta)
+
+
+def field_map(field: AbstractField, eta: ArrayLike) -> PolynomialMap:
+    """The forward-Euler map $u \\mapsto u + \\eta f(u)$ of a vector field.
+
+    **Arguments:**
+
+    - `field`: any `AbstractField` $f$ (e.g. a `DenseField`), dimension $n$.
+    - `eta`: the step size $\\eta > 0$ (may be traced).
+
+    **Returns:** a `PolynomialMap` of dimension $n$, $\\eta$ cast to the field's dtype.
+    """
+    _check_eta(eta)
     return PolynomialMap(field, jnp.asarray(eta, dtype=field.f0().dtype))
 
 
-def _check_eta_dtype(eta) -> None:
-    """A learning rate is a real number: a complex `eta` would be cast silently."""
+def _check_eta(eta) -> None:
+    """A learning rate is a real number > 0: a complex `eta` would be cast silently."""
     dtype = jnp.asarray(eta).dtype
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"`eta` must be a real number, got {eta!r} of dtype {dtype}.")
-
-
-def field_map(field: AbstractField, eta) -> PolynomialMap:
-    """The forward-Euler map $u \\mapsto u + \\eta f(u)$ of a field (e.g. a `DenseField`)."""
-    _check_eta_dtype(eta)
     check_positive("eta", eta)
-    return PolynomialMap(field, jnp.asarray(eta, dtype=field.f0().dtype))
+
+
+def _as_float(x) -> Float[Array, "..."]:
+    """`x` as a JAX array with a floating dtype (integers become the default float)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        x = x.astype(jnp.result_type(float))
+    return x
