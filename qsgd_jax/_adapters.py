@@ -87,11 +87,14 @@ def _check_float_params(params: PyTree, kind: str) -> None:
 
 
 class NNXLoss(eqx.Module):
-    """`loss_fn(params, batch)` of a flax NNX module (made by `from_nnx`).
+    """The pure `loss_fn(params, batch) -> scalar` of a flax NNX module (made by `from_nnx`).
 
-    **Fields:** `graphdef` (static structure of the module), `param_def` (static tree of its
-    `nnx.Param` state), `rest` (its other state: batch statistics, RNG counters — traced, never
-    differentiated), `loss` (static: a name of `LOSSES` or `loss(model, batch)`).
+    **Fields:**
+
+    - `graphdef`: the static structure of the module.
+    - `param_def`: the static tree structure of its `nnx.Param` state.
+    - `rest`: its other state (batch statistics, RNG counters): traced, never differentiated.
+    - `loss`: static, a name of `LOSSES` or `loss(model, batch) -> scalar`.
     """
 
     graphdef: Any = eqx.field(static=True)
@@ -100,7 +103,14 @@ class NNXLoss(eqx.Module):
     loss: Any = eqx.field(static=True)
 
     def model(self, params: PyTree[Array]) -> Any:
-        """The NNX module with parameters `params` (a fresh copy; the original is untouched)."""
+        """The NNX module with the given parameters (a fresh copy; the original is untouched).
+
+        **Arguments:**
+
+        - `params`: a nested dict of arrays like the one `from_nnx` returns.
+
+        **Returns:** an `nnx.Module`.
+        """
         state = jax.tree_util.tree_unflatten(self.param_def, jax.tree_util.tree_leaves(params))
         # Copies of the other variables, created at the current trace level: a forward pass that
         # writes to them (BatchNorm statistics) then writes to the copy, not to closed-over
@@ -109,6 +119,15 @@ class NNXLoss(eqx.Module):
         return nnx.merge(self.graphdef, state, rest)
 
     def __call__(self, params: PyTree[Array], batch: Any) -> Scalar:
+        """The loss of the module with parameters `params` on `batch`.
+
+        **Arguments:**
+
+        - `params`: a nested dict of arrays like the one `from_nnx` returns.
+        - `batch`: the data (with fields `x`, `y` for a named loss).
+
+        **Returns:** the scalar loss.
+        """
         model = self.model(params)
         if callable(self.loss):
             return self.loss(model, batch)
@@ -116,12 +135,15 @@ class NNXLoss(eqx.Module):
 
 
 class EquinoxLoss(eqx.Module):
-    """`loss_fn(params, batch)` of an equinox module (made by `from_equinox`).
+    """The pure `loss_fn(params, batch) -> scalar` of an equinox module (made by `from_equinox`).
 
-    **Fields:** `static` (the non-parameter part of `eqx.partition`: its arrays are traced, its
-    Python objects static), `loss` (static: a name of `LOSSES` or `loss(model, batch)`),
-    `batched` (static: with a named loss, whether the module takes a whole batch; by default it
-    is mapped over the examples with `jax.vmap`, the equinox convention).
+    **Fields:**
+
+    - `static`: the non-parameter part of `eqx.partition` (its arrays are traced, its Python
+      objects static).
+    - `loss`: static, a name of `LOSSES` or `loss(model, batch) -> scalar`.
+    - `batched`: static; with a named loss, whether the module takes a whole batch (by default
+      it is mapped over the examples with `jax.vmap`, the equinox convention).
     """
 
     static: PyTree
@@ -129,10 +151,26 @@ class EquinoxLoss(eqx.Module):
     batched: bool = eqx.field(static=True)
 
     def model(self, params: PyTree[Array]) -> eqx.Module:
-        """The equinox module with parameters `params` (`eqx.combine`)."""
+        """The equinox module with the given parameters (`eqx.combine`).
+
+        **Arguments:**
+
+        - `params`: a pytree like the one `from_equinox` returns.
+
+        **Returns:** an `eqx.Module`.
+        """
         return eqx.combine(params, self.static)
 
     def __call__(self, params: PyTree[Array], batch: Any) -> Scalar:
+        """The loss of the module with parameters `params` on `batch`.
+
+        **Arguments:**
+
+        - `params`: a pytree like the one `from_equinox` returns.
+        - `batch`: the data (with fields `x`, `y` for a named loss).
+
+        **Returns:** the scalar loss.
+        """
         model = self.model(params)
         if callable(self.loss):
             return self.loss(model, batch)
@@ -143,7 +181,7 @@ class EquinoxLoss(eqx.Module):
 def from_nnx(
     module: Any, loss: str | Callable[[Any, Any], Scalar] = "cross_entropy"
 ) -> tuple[NNXLoss, dict]:
-    """A flax NNX module as `(loss_fn, params)` for the whole library (`nnx.split`).
+    """Adapt a flax NNX module to the library: `(loss_fn, params)` (`nnx.split`).
 
     **Arguments:**
 
@@ -187,7 +225,7 @@ def from_equinox(
     filter_spec: Any = eqx.is_inexact_array,
     batched: bool = False,
 ) -> tuple[EquinoxLoss, PyTree]:
-    """An equinox module as `(loss_fn, params)` for the whole library (`eqx.partition`).
+    """Adapt an equinox module to the library: `(loss_fn, params)` (`eqx.partition`).
 
     **Arguments:**
 

@@ -36,12 +36,15 @@ nonlinear ODE); `method="ode"` integrates it to tolerance instead (truncation er
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._carleman import carleman
 from ._errors import check_int_range, check_positive, is_concrete
@@ -56,11 +59,19 @@ PNAS_R = 43.59
 
 
 class BurgersProblem(eqx.Module):
-    """The discretized Burgers ODE (build it with `burgers_problem`).
+    """The PNAS viscous Burgers benchmark, discretized as a quadratic ODE (module docstring).
 
-    **Fields:** `x` (the grid), `u0` ($u(x, 0)$), `forcing` (the profile of $F$ at
-    $\\cos(2\\pi t) = 1$, amplitude $U_0$ included), `field` (a `DenseField` with
-    $f_0$ = `forcing`), `nu`, `reynolds`, `velocity` ($U_0$), `variant` ("pnas" or "interior").
+    Build it with `burgers_problem`.
+
+    **Fields:**
+
+    - `x`: the grid $x_i$, shape `(n,)`.
+    - `u0`: the initial condition $u(x_i, 0)$, shape `(n,)`.
+    - `forcing`: the profile of $F$ at $\\cos(2\\pi t) = 1$ (amplitude $U_0$ included), shape
+      `(n,)`.
+    - `field`: a `DenseField` with $f_0$ = `forcing`, $f_1$ `(n, n)` and $f_2$ `(n, n, n)`.
+    - `nu`, `reynolds`, `velocity`: $\\nu$, $\\mathrm{Re}_0$ and $U_0$ (static floats).
+    - `variant`: "pnas" or "interior" (static).
     """
 
     x: Float[Array, " n"]
@@ -74,13 +85,29 @@ class BurgersProblem(eqx.Module):
 
     @property
     def dx(self) -> float:
-        """The grid spacing."""
-        n = self.x.shape[0]
-        return 1.0 / (n - 1) if self.variant == "pnas" else 1.0 / (n + 1)
+        """The grid spacing $\\Delta x$."""
+        return _spacing(self.x.shape[0], self.variant)
 
-    def field_at(self, t) -> DenseField:
-        """The field at time $t$: $f_0 = F(x)\\cos(2\\pi t)$."""
+    def field_at(self, t: ArrayLike) -> DenseField:
+        """The field at time $t$: $f_0 = F(x)\\cos(2\\pi t)$, $f_1$ and $f_2$ unchanged.
+
+        **Arguments:**
+
+        - `t`: the time (a scalar; may be traced).
+
+        **Returns:** a `DenseField` of dimension $n$.
+        """
         return eqx.tree_at(lambda f: f.f0_, self.field, self.forcing * jnp.cos(2 * jnp.pi * t))
+
+
+def _spacing(n: int, variant: str) -> float:
+    """$\\Delta x$: the nodes span $[-1/2, 1/2]$ ("pnas") or lie strictly inside it ("interior")."""
+    return 1.0 / (n - 1) if variant == "pnas" else 1.0 / (n + 1)
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
 
 
 def burgers_problem(
@@ -90,9 +117,9 @@ def burgers_problem(
     variant: str = "pnas",
     velocity: float | None = None,
     forced: bool = True,
-    dtype=jnp.float64,
+    dtype: Any = jnp.float64,
 ) -> BurgersProblem:
-    """The Burgers benchmark on `num_points` grid points (module docstring).
+    """The PNAS viscous Burgers benchmark on `num_points` grid points (module docstring).
 
     **Arguments:**
 
@@ -118,19 +145,14 @@ def burgers_problem(
     check_positive("velocity", velocity)
     u_0 = float(velocity)
     nu = u_0 / float(reynolds)
-    if variant == "pnas":
-        dx = 1.0 / (n - 1)
-        x = -0.5 + dx * np.arange(n)
-    else:
-        dx = 1.0 / (n + 1)
-        x = -0.5 + dx * np.arange(1, n + 1)
+    dx = _spacing(n, variant)
+    x = -0.5 + dx * (np.arange(n) if variant == "pnas" else np.arange(1, n + 1))
     f1 = nu * (np.eye(n, k=1) + np.eye(n, k=-1) - 2 * np.eye(n)) / dx**2
+    # (f2 (u ⊗ u))_i = -(u_{i+1}^2 - u_{i-1}^2) / (4 dx): one entry above, one below i
+    i = np.arange(n - 1)
     f2 = np.zeros((n, n, n))
-    for i in range(n):
-        if i + 1 < n:
-            f2[i, i + 1, i + 1] -= 1 / (4 * dx)
-        if i > 0:
-            f2[i, i - 1, i - 1] += 1 / (4 * dx)
+    f2[i, i + 1, i + 1] = -1 / (4 * dx)
+    f2[i + 1, i, i] = 1 / (4 * dx)
     if variant == "pnas":
         # The boundary nodes are unknowns of the ODE; zero rows keep them at their initial
         # value (0 up to rounding), which is the Dirichlet condition. F0 stays as it is, as in
@@ -146,11 +168,16 @@ def burgers_problem(
 
 
 def burgers_r_number(problem: BurgersProblem, ts: Float[Array, " T"]) -> dict:
-    """The PNAS number $R$ of a problem over the time grid `ts` (module docstring).
+    """The PNAS nonlinearity number $R$ of a Burgers problem over a time grid (module docstring).
 
     $\\lambda_1$ is the largest real part among the eigenvalues of $f_1$ that are not zero
     (relative tolerance $10^{-9}$ of the largest modulus); $\\max_t\\lVert f_0(t)\\rVert$ is taken
-    over `ts`, as the reference script does.
+    over `ts`, as the reference script does. $R = \\infty$ where $\\lambda_1 \\ge 0$.
+
+    **Arguments:**
+
+    - `problem`: a `BurgersProblem`.
+    - `ts`: the time grid, shape `(T,)`.
 
     **Returns:** a dict of floats `R`, `lambda1`, `f2_norm` (spectral norm of the $n \\times n^2$
     unfolding), `f0_max_norm`, `u0_norm`.
@@ -167,8 +194,13 @@ def burgers_r_number(problem: BurgersProblem, ts: Float[Array, " T"]) -> dict:
     )
     u0_norm = float(np.linalg.norm(np.asarray(problem.u0)))
     r = (u0_norm * f2_norm + f0_max / u0_norm) / abs(lambda1) if lambda1 < 0 else np.inf
-    return {"R": float(r), "lambda1": lambda1, "f2_norm": f2_norm, "f0_max_norm": f0_max,
-            "u0_norm": u0_norm}  # fmt: skip
+    return {
+        "R": float(r),
+        "lambda1": lambda1,
+        "f2_norm": f2_norm,
+        "f0_max_norm": f0_max,
+        "u0_norm": u0_norm,
+    }
 
 
 def _solve(rhs, y0, ts, rtol):
@@ -196,7 +228,18 @@ def _check_times(ts) -> None:
 def burgers_reference(
     problem: BurgersProblem, ts: Float[Array, " T"], rtol: float = 1e-10
 ) -> Float[Array, "T n"]:
-    """The nonlinear ODE solution $u(t)$ at times `ts` (diffrax Tsit5, tolerance `rtol`)."""
+    """The reference solution $u(t)$ of the nonlinear Burgers ODE (diffrax, to tolerance).
+
+    Tsit5 with a PID step-size controller (relative tolerance `rtol`, absolute `rtol / 100`).
+
+    **Arguments:**
+
+    - `problem`: a `BurgersProblem`.
+    - `ts`: the strictly increasing time grid, shape `(T,)`, starting at the initial time.
+    - `rtol`: the relative tolerance, $> 0$.
+
+    **Returns:** $u(t_k)$ for every $t_k$ in `ts`, shape `(T, n)`.
+    """
     _check_times(ts)
     check_positive("rtol", rtol)
     return _reference(problem, ts, rtol)
@@ -208,10 +251,19 @@ def _reference(problem, ts, rtol):
 
 
 def burgers_euler(problem: BurgersProblem, ts: Float[Array, " T"]) -> Float[Array, "T n"]:
-    """Plain forward Euler of the nonlinear ODE on the grid `ts` (step $k$ uses $f(t_k)$).
+    """Plain forward Euler of the nonlinear Burgers ODE on a time grid.
+
+    $u_{k+1} = u_k + (t_{k+1} - t_k)\\, f(t_k, u_k)$.
 
     The time-discretization error of the Carleman runs with `method="euler"` is this scheme's
     error against `burgers_reference`.
+
+    **Arguments:**
+
+    - `problem`: a `BurgersProblem`.
+    - `ts`: the strictly increasing time grid, shape `(T,)`, starting at the initial time.
+
+    **Returns:** $u_k$ for every $t_k$ in `ts`, shape `(T, n)` ($u_0$ first).
     """
     _check_times(ts)
     return _euler(problem, ts)
@@ -230,14 +282,14 @@ def _euler(problem, ts):
 
 def burgers_carleman(
     problem: BurgersProblem,
-    order,
+    order: int | Int[ArrayLike, ""],
     ts: Float[Array, " T"],
     *,
     method: str = "euler",
     rtol: float = 1e-10,
     max_order: int | None = None,
 ) -> Float[Array, "T n"]:
-    """$y_1(t)$ of the order-$N$ Carleman system $\\dot Y = A(t)Y$ at times `ts`.
+    """The Carleman approximation $y_1(t)$ of Burgers: the order-$N$ system $\\dot Y = A(t)Y$.
 
     **Arguments:**
 
@@ -250,10 +302,9 @@ def burgers_carleman(
     - `max_order`: static size of the Carleman state (default `order`, which must then be
       concrete); one compiled program serves every $N \\le$ `max_order`.
 
-    **Returns:** the degree-1 block $y_1(t_k)$ for every $t_k$ in `ts`.
+    **Returns:** the degree-1 block $y_1(t_k)$ for every $t_k$ in `ts`, shape `(T, n)`.
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+    _check_method(method)
     _check_times(ts)
     check_positive("rtol", rtol)
     op = carleman(field_map(problem.field, 1.0), order, form="euler", max_order=max_order)
@@ -281,15 +332,15 @@ def _carleman_run(problem, op, ts, method, rtol):
 
 def burgers_errors(
     problem: BurgersProblem,
-    orders=(1, 2, 3, 4),
+    orders: Sequence[int] = (1, 2, 3, 4),
     *,
     t_final: float = 3.0,
     num_times: int = 4000,
     method: str = "euler",
     rtol: float = 1e-10,
-    progress=None,
+    progress: Callable[[str], Any] | None = None,
 ) -> dict:
-    """Absolute Carleman error against the ODE reference for each order (JSON-able dict).
+    """The absolute Carleman error of Burgers against the ODE reference, for each order.
 
     The time grid is `num_times` equally spaced points on $[0, t_f]$ (PNAS: 4000 on $[0, 3]$).
 
@@ -307,9 +358,9 @@ def burgers_errors(
     (the plain forward-Euler error of the nonlinear ODE, the time-discretization floor of
     `method="euler"`: `max_error`, `error`), and per order the absolute error curve
     $\\lVert y_1(t) - u(t)\\rVert_2$ (`error`) and its maximum over the grid (`max_error`).
+    All of it JSON-able (floats, lists, dicts).
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+    _check_method(method)
     check_positive("t_final", t_final)
     check_int_range("num_times", num_times, 2)
     check_positive("rtol", rtol)
@@ -345,7 +396,7 @@ def burgers_errors(
             "dt": dt,
             "method": method,
             "rtol": rtol,
-        },  # fmt: skip
+        },
         **r_info,
         "error_kind": "absolute",
         "times": np.asarray(ts).tolist(),
@@ -365,5 +416,13 @@ def burgers_errors(
     return out
 
 
-__all__ = ["PNAS_R", "BurgersProblem", "burgers_carleman", "burgers_errors", "burgers_euler",
-           "burgers_problem", "burgers_r_number", "burgers_reference"]  # fmt: skip
+__all__ = [
+    "PNAS_R",
+    "BurgersProblem",
+    "burgers_carleman",
+    "burgers_errors",
+    "burgers_euler",
+    "burgers_problem",
+    "burgers_r_number",
+    "burgers_reference",
+]

@@ -25,10 +25,15 @@ _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 
 class Batch(eqx.Module):
-    """One mini-batch: inputs `x` (leading axis = examples) and targets `y`.
+    """One mini-batch of examples: inputs `x` and targets `y`.
 
     Stacks of batches (a leading batch-index axis on both fields) are what the spectrum code
     takes for "a set of batches".
+
+    **Fields:**
+
+    - `x`: inputs, shape `(b, ...)` (leading axis = examples; images NHWC).
+    - `y`: targets with the same leading axis: int32 class labels `(b,)`, or float targets.
     """
 
     x: Float[Array, "b ..."]
@@ -36,9 +41,13 @@ class Batch(eqx.Module):
 
 
 class Dataset(eqx.Module):
-    """A train/test split held in memory as arrays.
+    """A data set: a train/test split held in memory as arrays.
+
+    Labels of a classification set are checked at construction (integers in
+    `[0, num_classes)`), inputs and regression targets for finiteness.
 
     **Fields:**
+
     - `x_train`, `y_train`, `x_test`, `y_test`: arrays; inputs float, labels int32 (classification)
       or float (regression).
     - `num_classes`: number of classes (0 for regression); static.
@@ -76,7 +85,7 @@ class Dataset(eqx.Module):
 
 
 def check_labels(name: str, y, num_classes: int) -> None:
-    """Raise `ValueError` unless concrete labels `y` are integers in `[0, num_classes)`.
+    """Raise unless concrete class labels are integers in `[0, num_classes)`.
 
     An out-of-range label makes the cross-entropy NaN (or silently wrong) instead of an error,
     so data sets, batches and the models' losses check them where they are concrete.
@@ -86,6 +95,8 @@ def check_labels(name: str, y, num_classes: int) -> None:
     - `name`: the argument's name for the message (`y_train`, `batch.y`).
     - `y`: class labels (any shape).
     - `num_classes`: the number of classes $C$.
+
+    **Raises:** `TypeError` for non-integer labels, `ValueError` for labels out of range.
     """
     if not is_concrete(y):
         return
@@ -129,6 +140,7 @@ def resize_images(x: Float[Array, "n h w c"], size: int = 32) -> Float[Array, "n
     Lets the CIFAR ResNets run on the small bundled data sets.
 
     **Arguments:**
+
     - `x`: images, shape `(n, h, w, c)` with `c` 1 or 3.
     - `size`: output height and width.
 
@@ -147,6 +159,7 @@ def load_digits(
     """scikit-learn's bundled 8×8 handwritten digits (1797 images, 10 classes), scaled to [0, 1].
 
     **Arguments:**
+
     - `test_fraction`: fraction of examples in the test split.
     - `seed`: fixes the train/test split.
     - `dtype`: float dtype of the inputs.
@@ -165,6 +178,7 @@ def load_mnist1d(*, num_samples: int = 5000, seed: int = 0, dtype=jnp.float32) -
     """MNIST-1D from its procedural generator (`mnist1d.data.make_dataset`; never downloaded).
 
     **Arguments:**
+
     - `num_samples`: total examples generated (80 % train, 20 % test, as in `mnist1d`).
     - `seed`: generator seed (fixes the data and the split).
     - `dtype`: float dtype of the inputs.
@@ -202,6 +216,7 @@ def teacher_student(
     (regression, `y` of shape `(n, 1)`).
 
     **Arguments:**
+
     - `key`: PRNG key (teacher weights, inputs, noise and split all derive from it).
     - `num_samples`, `dim`, `hidden`: sizes.
     - `num_classes`: classes, or 0 for regression.
@@ -226,14 +241,8 @@ def teacher_student(
     else:
         y = logits + noise * jax.random.normal(kn, logits.shape, dtype)
     seed = int(jax.random.randint(ks, (), 0, 2**31 - 1))
-    name = "teacher_student"
-    return _finish(
-        *_split(np.asarray(x), np.asarray(y), test_fraction, seed),
-        num_classes,
-        name,
-        dtype,
-        False,
-    )
+    split = _split(np.asarray(x), np.asarray(y), test_fraction, seed)
+    return _finish(*split, num_classes, "teacher_student", dtype, False)
 
 
 def _unpickle(tar: tarfile.TarFile, member: str) -> dict:
@@ -257,6 +266,7 @@ def load_cifar(
     """CIFAR-10 or CIFAR-100 from the local "python version" archive (nothing is downloaded).
 
     **Arguments:**
+
     - `path`: the archive file (`cifar-10-python.tar.gz` / `cifar-100-python.tar.gz`) or the
       folder holding it.
     - `num_classes`: 10 or 100 (CIFAR-100 uses its 100 fine labels).
@@ -296,8 +306,10 @@ def load_cifar(
         x = x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1) / 255.0
         return (x, y) if limit is None else (x[:limit], y[:limit])
 
-    return _finish(*stack(train, max_train), *stack(test, max_test), num_classes,
-                   f"cifar{num_classes}", dtype, False)  # fmt: skip
+    name = f"cifar{num_classes}"
+    return _finish(
+        *stack(train, max_train), *stack(test, max_test), num_classes, name, dtype, False
+    )
 
 
 def batch_at(
@@ -314,6 +326,7 @@ def batch_at(
     `step` traced, so it runs inside `lax.scan` over training steps; same key, same batches.
 
     **Arguments:**
+
     - `x`, `y`: inputs and targets with a shared leading axis.
     - `key`: PRNG key of the whole pass.
     - `step`: global step index (traced or Python int).
@@ -340,6 +353,13 @@ def make_batches(
     num_batches: int,
 ) -> Batch:
     """A stack of `num_batches` consecutive mini-batches from `batch_at`, jitted.
+
+    **Arguments:**
+
+    - `x`, `y`: inputs and targets with a shared leading axis.
+    - `key`: PRNG key of the whole pass.
+    - `batch_size`: examples per batch (static), at most `len(x)`.
+    - `num_batches`: how many batches: steps $0, \\dots,$ `num_batches` $- 1$ of `batch_at`.
 
     **Returns:** a `Batch` whose fields have leading axes `(num_batches, batch_size)`.
     """

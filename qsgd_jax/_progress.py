@@ -21,8 +21,11 @@ PROGRESS_ENV_VAR = "QSGD_JAX_PROGRESS"
 
 
 def progress_default() -> bool:
-    """Whether bars are on when a caller passes `enabled=None`: `$QSGD_JAX_PROGRESS` (`1`/`0`),
-    else off."""
+    """Whether progress bars are on for callers that pass `enabled=None`.
+
+    **Returns:** `True` where the environment variable `QSGD_JAX_PROGRESS` is `1` (or `true`,
+    `yes`, `on`), `False` otherwise (unset: off).
+    """
     value = os.environ.get(PROGRESS_ENV_VAR, "").strip().lower()
     return value in ("1", "true", "yes", "on")
 
@@ -89,9 +92,10 @@ class _NoBar:
 def progress_counter(
     *, total: int | None, enabled: bool | None = False, desc: str | None = None
 ) -> Any:
-    """A bar advanced by hand, for loops that are not a plain iteration (e.g. a `while` loop that
-    advances by a window's length): `with progress_counter(total=T, enabled=True) as bar:
-    ... bar.update(n)`.
+    """A progress bar advanced by hand, for loops that are not a plain iteration.
+
+    E.g. a `while` loop that advances by a window's length:
+    `with progress_counter(total=T, enabled=True) as bar: ... bar.update(n)`.
 
     **Arguments:**
 

@@ -16,6 +16,8 @@ once: at $t_c$. Both are reported as the first integer step and as the real cros
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,9 +29,12 @@ _BISECT = 60
 
 
 class PropagationCurve(eqx.Module):
-    """$E(t)$ and its parts on $t = 0, 1, \\dots, T$, with the crossing steps.
+    """The error-propagation curve $E(t)$ and its parts on $t = 0, \\dots, T$, with the crossings.
+
+    Returned by `error_propagation`.
 
     **Fields:**
+
     - `t`: the steps $0..T$ (float).
     - `total`, `dissipative`, `divergent`, `marginal`: $E(t)$ and its three parts, normalized
       ($E(0) = 1$); multiply by the active dimension $s$ for the un-normalized mode sum.
@@ -63,6 +68,12 @@ def _parts(a, w, t):
     g = jnp.sum(jnp.where(a > 1, pw, zero), axis=-1)
     m = jnp.sum(jnp.where(a == 1, pw, zero), axis=-1)
     return d, g, m
+
+
+def _normalized(nodes, weights):
+    """Flat nodes and weights, the weights in the nodes' dtype and summing to 1."""
+    w = jnp.ravel(weights).astype(nodes.dtype)
+    return jnp.ravel(nodes), w / jnp.sum(w)
 
 
 def _first(cond, t):
@@ -109,19 +120,22 @@ def error_propagation(
     *,
     num_steps: int = 100,
 ) -> PropagationCurve:
-    """$E(t)$, its dissipative / divergent / marginal parts, $t^*$ and $t_c$ from a quadrature.
+    """The error-propagation curve $E(t) = \\sum_j w_j |1 - \\eta\\lambda_j|^t$ of a quadrature.
+
+    With its dissipative / divergent / marginal parts, $t^*$ and $t_c$ (module docstring).
 
     Exact when `nodes` are the eigenvalues and `weights` are all $1/s$; from SLQ
     (`SpectralDensity.nodes`, `.weights`) it carries the quadrature's accuracy. `eta` may be
     traced, so `vmap` over learning rates compiles once.
 
     **Arguments:**
+
     - `nodes`: eigenvalues or quadrature nodes $\\lambda_j$ (any shape).
     - `weights`: their weights $w_j \\ge 0$, same shape; normalized here to sum to 1.
     - `eta`: learning rate $\\eta > 0$.
     - `num_steps`: last step $T$ (static).
 
-    **Returns:** a `PropagationCurve`.
+    **Returns:** a `PropagationCurve` with arrays of shape `(T + 1,)`.
     """
     nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
     return _curve(nodes, weights, eta, num_steps)
@@ -130,10 +144,7 @@ def error_propagation(
 @eqx.filter_jit
 def _curve(nodes, weights, eta, num_steps):
     dtype = nodes.dtype
-    lam = jnp.ravel(nodes)
-    w = jnp.ravel(weights).astype(dtype)
-    w = w / jnp.sum(w)
-    eta = jnp.asarray(eta, dtype)
+    lam, w = _normalized(nodes, weights)
     a = jnp.abs(1 - eta * lam)
     t = jnp.arange(num_steps + 1, dtype=dtype)
     d, g, m = _parts(a, w, t)
@@ -163,15 +174,30 @@ def _curve(nodes, weights, eta, num_steps):
     return PropagationCurve(t, total, d, g, m, t_star, t_star_c, t_c, t_c_c, eta)
 
 
-def propagation_from_spectrum(density, eta: float | Scalar, *, num_steps: int = 100):
-    """`error_propagation` from a `SpectralDensity`'s quadrature nodes and weights."""
+def propagation_from_spectrum(
+    density: Any, eta: float | Scalar, *, num_steps: int = 100
+) -> PropagationCurve:
+    """The error-propagation curve $E(t)$ of a spectral density (`error_propagation` of its SLQ).
+
+    **Arguments:**
+
+    - `density`: a `SpectralDensity` (from `hessian_spectrum`); its `nodes` and `weights` are
+      the quadrature.
+    - `eta`: learning rate $\\eta > 0$.
+    - `num_steps`: last step $T$ (static).
+
+    **Returns:** a `PropagationCurve` with arrays of shape `(T + 1,)`.
+    """
     return error_propagation(density.nodes, density.weights, eta, num_steps=num_steps)
 
 
 class PaperProxy(eqx.Module):
     """The paper's error proxy $E_\\text{paper}(t)$ on $t = 0, 1, \\dots, T$ (DESIGN §2).
 
+    Returned by `paper_error_proxy`.
+
     **Fields:**
+
     - `t`: the steps $0..T$ (float).
     - `value`: $E_\\text{paper}(t)$, normalized over the kept modes ($E_\\text{paper}(0) = 1$);
       NaN everywhere when no mass is kept.
@@ -223,13 +249,14 @@ def paper_error_proxy(
     quadrature's accuracy. `eta` and `a_c` may be traced (`vmap` over them compiles once).
 
     **Arguments:**
+
     - `nodes`: eigenvalues or quadrature nodes $\\lambda_j$ (any shape).
     - `weights`: their weights $w_j \\ge 0$, same shape; normalized here to sum to 1.
     - `eta`: learning rate $\\eta > 0$.
     - `a_c`: cut-off $a_c \\ge 0$ on $|\\eta\\lambda|$ (the paper: 0.4).
     - `num_steps`: last step $T$ (static).
 
-    **Returns:** a `PaperProxy`.
+    **Returns:** a `PaperProxy` with arrays `t`, `value` of shape `(T + 1,)`.
     """
     check_positive("a_c", a_c, strict=False)
     nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
@@ -240,9 +267,7 @@ def paper_error_proxy(
 @eqx.filter_jit
 def _proxy(nodes, weights, eta, a_c, num_steps):
     dtype = nodes.dtype
-    lam = jnp.ravel(nodes)
-    w = jnp.ravel(weights).astype(dtype)
-    w = w / jnp.sum(w)
+    lam, w = _normalized(nodes, weights)
     a = -eta * lam
     zero = jnp.zeros((), dtype)
     kept = jnp.where(jnp.abs(a) >= a_c, w, zero)
@@ -262,7 +287,18 @@ def _proxy(nodes, weights, eta, a_c, num_steps):
 
 
 def paper_proxy_from_spectrum(
-    density, eta: float | Scalar, *, a_c: float | Scalar = 0.4, num_steps: int = 100
+    density: Any, eta: float | Scalar, *, a_c: float | Scalar = 0.4, num_steps: int = 100
 ) -> PaperProxy:
-    """`paper_error_proxy` from a `SpectralDensity`'s quadrature nodes and weights."""
+    """The paper's error proxy $E_\\text{paper}(t)$ of a spectral density (`paper_error_proxy`).
+
+    **Arguments:**
+
+    - `density`: a `SpectralDensity` (from `hessian_spectrum`); its `nodes` and `weights` are
+      the quadrature.
+    - `eta`: learning rate $\\eta > 0$.
+    - `a_c`: cut-off $a_c \\ge 0$ on $|\\eta\\lambda|$ (the paper: 0.4).
+    - `num_steps`: last step $T$ (static).
+
+    **Returns:** a `PaperProxy` with arrays `t`, `value` of shape `(T + 1,)`.
+    """
     return paper_error_proxy(density.nodes, density.weights, eta, a_c=a_c, num_steps=num_steps)
