@@ -154,8 +154,8 @@ def test_nnx_batchnorm_state_is_held_and_not_mutated():
     loss_fn, p = qj.from_nnx(module, "mse")
     assert sorted(p) == ["bn", "lin"] and sorted(p["bn"]) == ["bias", "scale"]  # no BatchStat
     rng = np.random.default_rng(6)
-    batch = qj.Batch(jnp.asarray(rng.standard_normal((B, D_IN)), jnp.float32),
-                     jnp.asarray(rng.standard_normal((B, CLASSES)), jnp.float32))  # fmt: skip
+    x, y = rng.standard_normal((B, D_IN)), rng.standard_normal((B, CLASSES))
+    batch = qj.Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
     # Oracle: batch-statistics normalization in numpy.
     x = np.asarray(batch.x, np.float64)
     z = x @ np.asarray(p["lin"]["kernel"], np.float64) + np.asarray(p["lin"]["bias"], np.float64)
@@ -190,8 +190,8 @@ def test_gd_map_and_quantum_window_accept_adapters(linen):
     eqx_mask = jax.tree_util.tree_map(lambda x: jnp.ones(x.shape, bool), p)
     p_hat, report = qj.quantum_window(loss_fn, p, eqx_mask, batch, cfg, jax.random.key(0))
     assert int(report.diverged_step) < 0
-    for a, b in zip(jax.tree_util.tree_leaves(eqx_to_linen(p_hat)),
-                    jax.tree_util.tree_leaves(want), strict=True):  # fmt: skip
+    got_leaves = jax.tree_util.tree_leaves(eqx_to_linen(p_hat))
+    for a, b in zip(got_leaves, jax.tree_util.tree_leaves(want), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     # The window moved the parameters (so the comparison above is not of two copies of p).
     assert not np.allclose(ravel_pytree(p_hat)[0], ravel_pytree(p)[0])

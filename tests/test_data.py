@@ -56,8 +56,8 @@ def test_teacher_student(getkey):
     d = teacher_student(key, num_samples=100, dim=5, num_classes=3)
     assert d.x_train.shape == (80, 5) and d.num_classes == 3
     assert set(np.unique(np.asarray(d.y_train))) <= {0, 1, 2}
-    np.testing.assert_array_equal(d.x_test, teacher_student(key, num_samples=100, dim=5,
-                                                            num_classes=3).x_test)  # fmt: skip
+    again = teacher_student(key, num_samples=100, dim=5, num_classes=3)
+    np.testing.assert_array_equal(d.x_test, again.x_test)
     r = teacher_student(key, num_samples=50, dim=4, num_classes=0, noise=0.1, dtype=jnp.float64)
     assert r.y_train.shape == (40, 1) and r.y_train.dtype == jnp.float64
 
