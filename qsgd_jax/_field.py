@@ -53,7 +53,7 @@ class AbstractField(eqx.Module):
 
     @abc.abstractmethod
     def f0(self) -> Inexact[Array, " n"]:
-        """The constant term $f_0$."""
+        """The constant term $f_0$, shape `(n,)`."""
 
     @abc.abstractmethod
     def linear(self, v: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
