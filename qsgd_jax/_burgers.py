@@ -59,9 +59,9 @@ PNAS_R = 43.59
 
 
 class BurgersProblem(eqx.Module):
-    """The PNAS viscous Burgers benchmark, discretized as a quadratic ODE (module docstring).
+    """The PNAS viscous Burgers benchmark, discretized as a quadratic ODE.
 
-    Build it with `burgers_problem`.
+    The discretization is the module docstring's. Build it with `burgers_problem`.
 
     **Fields:**
 
@@ -119,7 +119,9 @@ def burgers_problem(
     forced: bool = True,
     dtype: Any = jnp.float64,
 ) -> BurgersProblem:
-    """The PNAS viscous Burgers benchmark on `num_points` grid points (module docstring).
+    """The PNAS viscous Burgers benchmark on `num_points` grid points.
+
+    $f_1$, $f_2$, the forcing and $u(x, 0)$ as in the module docstring.
 
     **Arguments:**
 
@@ -168,11 +170,13 @@ def burgers_problem(
 
 
 def burgers_r_number(problem: BurgersProblem, ts: Float[Array, " T"]) -> dict:
-    """The PNAS nonlinearity number $R$ of a Burgers problem over a time grid (module docstring).
+    """The PNAS nonlinearity number $R$ of a Burgers problem over a time grid.
 
-    $\\lambda_1$ is the largest real part among the eigenvalues of $f_1$ that are not zero
-    (relative tolerance $10^{-9}$ of the largest modulus); $\\max_t\\lVert f_0(t)\\rVert$ is taken
-    over `ts`, as the reference script does. $R = \\infty$ where $\\lambda_1 \\ge 0$.
+    $R = (\\lVert u_0\\rVert \\lVert f_2\\rVert + \\max_t\\lVert f_0(t)\\rVert / \\lVert u_0\\rVert)
+    / |\\lambda_1|$ with spectral norms (module docstring). $\\lambda_1$ is the largest real part
+    among the eigenvalues of $f_1$ that are not zero (relative tolerance $10^{-9}$ of the largest
+    modulus); $\\max_t\\lVert f_0(t)\\rVert$ is taken over `ts`, as the reference script does.
+    $R = \\infty$ where $\\lambda_1 \\ge 0$.
 
     **Arguments:**
 

@@ -230,7 +230,9 @@ def taylor_field(
     matrix_free: bool = False,
     memory_limit: int | None = None,
 ) -> AbstractField:
-    """The gradient-flow field $(f_0, f_1, f_2)$ of `loss_fn` around `params` on the active set.
+    """The gradient-flow field $(-g, -H, -\\tfrac12\\mathcal{T})$ of a loss's Taylor model.
+
+    Around the upload point `params`, on the active set of `mask` (module docstring).
 
     **Arguments:**
 
