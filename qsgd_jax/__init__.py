@@ -131,13 +131,6 @@ from ._models import (
     make_resnet as make_resnet,
     named_resnet as named_resnet,
 )
-from ._norm_estimation import (
-    ae_error_bound as ae_error_bound,
-    amplitude_estimation as amplitude_estimation,
-    amplitude_estimation_probs as amplitude_estimation_probs,
-    estimate_norm as estimate_norm,
-    norm_estimation_runs as norm_estimation_runs,
-)
 from ._optax_window import (
     QuantumWindowState as QuantumWindowState,
     quantum_window_optimizer as quantum_window_optimizer,
@@ -177,7 +170,29 @@ from ._prune import (
     sparsity_of as sparsity_of,
 )
 from ._pruned_window import pruned_window_error as pruned_window_error
-from ._readout import Readout as Readout, download as download
+from ._readout import (
+    AbstractReadout as AbstractReadout,
+    AmplitudeEstimation as AmplitudeEstimation,
+    Exact as Exact,
+    GaussianSurrogate as GaussianSurrogate,
+    KnownNorm as KnownNorm,
+    Readout as Readout,
+    Sampled as Sampled,
+    UploadCost as UploadCost,
+    ae_error_bound as ae_error_bound,
+    amplitude_estimation as amplitude_estimation,
+    amplitude_estimation_probs as amplitude_estimation_probs,
+    download as download,
+    estimate_norm as estimate_norm,
+    interference_rounds as interference_rounds,
+    multinomial_counts as multinomial_counts,
+    shots_for_error as shots_for_error,
+    tomography as tomography,
+    tomography_error_bound as tomography_error_bound,
+    tomography_mean as tomography_mean,
+    tomography_std as tomography_std,
+    upload_cost as upload_cost,
+)
 from ._resources import (
     break_even_n as break_even_n,
     childs_kothari_somma_queries as childs_kothari_somma_queries,
@@ -234,17 +249,7 @@ from ._taylor import (
     taylor_matrix as taylor_matrix,
     taylor_truncation_error as taylor_truncation_error,
 )
-from ._tomography import (
-    interference_rounds as interference_rounds,
-    multinomial_counts as multinomial_counts,
-    shots_for_error as shots_for_error,
-    tomography as tomography,
-    tomography_error_bound as tomography_error_bound,
-    tomography_mean as tomography_mean,
-    tomography_std as tomography_std,
-)
 from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss
-from ._upload import UploadCost as UploadCost, upload_cost as upload_cost
 from ._window import (
     WindowConfig as WindowConfig,
     WindowReport as WindowReport,

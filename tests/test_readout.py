@@ -13,7 +13,6 @@ ae_error_bound = qj.ae_error_bound
 amplitude_estimation = qj.amplitude_estimation
 amplitude_estimation_probs = qj.amplitude_estimation_probs
 estimate_norm = qj.estimate_norm
-norm_estimation_runs = qj.norm_estimation_runs
 download = qj.download
 upload_cost = qj.upload_cost
 
@@ -77,9 +76,8 @@ def test_complex_download_and_amplitude_estimation_cost(getkey):
         1000,
         support=support,
         theta_bar=theta_bar.astype(jnp.complex128),
-        norm="amplitude_estimation",
+        norm=qj.AmplitudeEstimation(num_queries=256),
         norm_scale=3.0,
-        num_queries=256,
     )
     assert r.rounds == 3 and r.norm_runs == 2 * 255 + 1
     assert float(r.window_runs) == 3000 + 2 * 255 + 1
@@ -94,7 +92,9 @@ def test_grad_through_gaussian_download(getkey):
 
     @jax.jit
     def loss(y):
-        r = download(key, y, 500, support=support, theta_bar=theta_bar, method="gaussian")
+        r = download(
+            key, y, 500, support=support, theta_bar=theta_bar, method=qj.GaussianSurrogate()
+        )
         return jnp.sum(w * r.theta_hat**2)
 
     g = jax.grad(loss)(y1)
@@ -153,14 +153,14 @@ def test_amplitude_estimation_error_scales_like_inverse_m(getkey):
 
 def test_norm_estimation_options_and_bad_input(getkey):
     key = getkey()
-    assert float(estimate_norm(key, 0.7, method="known")) == 0.7
-    assert norm_estimation_runs(64, "known") == 0
+    assert float(estimate_norm(key, 0.7, method=qj.KnownNorm())) == 0.7
+    assert qj.KnownNorm().runs == 0
     with pytest.raises(ValueError, match="scale"):
         estimate_norm(key, 0.7)
     with pytest.raises(ValueError, match="scale"):
         estimate_norm(key, 0.7, scale=0.5)
     with pytest.raises(ValueError, match="num_queries"):
-        estimate_norm(key, 0.7, scale=1.0, num_queries=0)
+        estimate_norm(key, 0.7, scale=1.0, method=qj.AmplitudeEstimation(num_queries=0))
 
 
 def test_download_bad_input(getkey):
@@ -182,7 +182,7 @@ def test_download_bad_input(getkey):
     with pytest.raises(TypeError, match="shots"):
         download(key, y1, 3.5, **kw)
     with pytest.raises(ValueError, match="scale"):
-        download(key, y1, 10, norm="amplitude_estimation", **kw)
+        download(key, y1, 10, norm=qj.AmplitudeEstimation(), **kw)
 
 
 def test_download_traced_bad_input_raises_or_is_nan(getkey):

@@ -52,7 +52,7 @@ def _batch(keys, psi, shots):
 
 @jax.jit
 def _batch_gauss(keys, psi, shots):
-    return jax.vmap(lambda k: tomography(k, psi, shots, method="gaussian"))(keys)
+    return jax.vmap(lambda k: tomography(k, psi, shots, method=qj.GaussianSurrogate()))(keys)
 
 
 def _run(key, psi, shots, n=200, gauss=False):
@@ -199,9 +199,9 @@ def test_support_restriction_keys_and_vmap_over_shots(getkey):
 
 def test_float32_kept(getkey):
     psi = _spread_state(getkey(), 8, dtype=jnp.float32)
-    assert tomography(getkey(), psi, 100, method="gaussian").dtype == jnp.float32
+    assert tomography(getkey(), psi, 100, method=qj.GaussianSurrogate()).dtype == jnp.float32
     psic = _spread_state(getkey(), 8, complex_=True, dtype=jnp.float32)
-    assert tomography(getkey(), psic, 100, method="gaussian").dtype == jnp.complex64
+    assert tomography(getkey(), psic, 100, method=qj.GaussianSurrogate()).dtype == jnp.complex64
 
 
 # --- Gaussian surrogate ---------------------------------------------------------------------
@@ -244,7 +244,9 @@ def test_grad_through_surrogate_matches_finite_differences(getkey, complex_):
     @jax.jit
     def loss(x, n):
         # normalized inside: the perturbed points stay valid states
-        est = tomography(key, x / jnp.linalg.norm(x).astype(x.dtype), n, method="gaussian")
+        est = tomography(
+            key, x / jnp.linalg.norm(x).astype(x.dtype), n, method=qj.GaussianSurrogate()
+        )
         return jnp.sum(w * jnp.abs(est) ** 2) + jnp.sum(w * jnp.real(est))
 
     n_shots = jnp.asarray(50.0)
@@ -373,7 +375,7 @@ def test_traced_bad_input_raises_or_is_nan(getkey):
     # the Gaussian surrogate has the same checks
     with pytest.raises(Exception, match="`psi` must be a finite, normalized state"):
         jax.block_until_ready(
-            jax.jit(lambda x: tomography(key, x, 100, method="gaussian"))(2 * psi)
+            jax.jit(lambda x: tomography(key, x, 100, method=qj.GaussianSurrogate()))(2 * psi)
         )
 
 

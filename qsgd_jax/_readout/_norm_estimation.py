@@ -11,15 +11,15 @@ $\widehat{\|y_1\|} = c \sqrt{\tilde a}$. The error is $|\tilde a - a| \le 2\pi\s
 
 from __future__ import annotations
 
-from typing import Literal
+import abc
+from typing import ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._errors import check_finite, check_int_range, check_positive, is_concrete
-
-NormMethod = Literal["known", "amplitude_estimation"]
+from .._errors import check_finite, check_int_range, check_positive, is_concrete
 
 
 def _fejer(delta, m: int):
@@ -77,67 +77,148 @@ def ae_error_bound(amplitude: ArrayLike, num_queries: int) -> Float[Array, ""]:
     return 2 * jnp.pi * jnp.sqrt(a * (1 - a)) / num_queries + (jnp.pi / num_queries) ** 2
 
 
-def norm_estimation_runs(num_queries: int, method: NormMethod = "amplitude_estimation") -> int:
-    """Window runs that norm estimation costs: $2(M-1) + 1$ for AE (each Grover iterate runs
-    the window forward and backward, plus the initial preparation), 0 for a known norm."""
-    return 0 if method == "known" else 2 * (int(num_queries) - 1) + 1
+class AbstractNormEstimation(eqx.Module):
+    r"""Abstract base class of the norm estimators (`KnownNorm`, `AmplitudeEstimation`).
+
+    **Class attributes:**
+
+    - `needs_scale`: whether `estimate` needs the normalization $c \ge \|y_1\|$.
+    """
+
+    needs_scale: eqx.AbstractClassVar[bool]
+
+    @abc.abstractmethod
+    def estimate(
+        self, key: PRNGKeyArray, norm: Float[Array, ""], scale: Float[Array, ""] | None
+    ) -> Float[Array, ""]:
+        r"""Estimate $\|y_1\|$ from its true value (checked finite and >= 0 by the caller).
+
+        **Arguments:**
+
+        - `key`: PRNG key.
+        - `norm`: the true norm $\|y_1\|$.
+        - `scale`: the normalization $c \ge \|y_1\|$ (checked), or None if not `needs_scale`.
+
+        **Returns:** the estimate $\widehat{\|y_1\|}$, dtype of `norm`.
+        """
+
+    @property
+    @abc.abstractmethod
+    def runs(self) -> int:
+        """Window runs that one estimate costs (a Python int)."""
+
+
+class KnownNorm(AbstractNormEstimation):
+    r"""The norm taken as known: $\widehat{\|y_1\|} = \|y_1\|$, no window runs.
+
+    **Arguments:** none.
+    """
+
+    needs_scale: ClassVar[bool] = False
+
+    def estimate(self, key, norm, scale):
+        del key, scale
+        return norm
+
+    @property
+    def runs(self) -> int:
+        return 0
+
+
+class AmplitudeEstimation(AbstractNormEstimation):
+    r"""Canonical amplitude estimation of $a = (\|y_1\|/c)^2$ (module docstring).
+
+    $\widehat{\|y_1\|} = c\sqrt{\tilde a}$ with $\tilde a$ from `amplitude_estimation`.
+    It costs $2(M - 1) + 1$ window runs (each Grover iterate runs the window forward and
+    backward, plus the initial preparation) and needs the normalization $c$ (`scale`).
+
+    **Arguments:**
+
+    - `num_queries`: size $M \ge 1$ of the phase register (static; default 1024).
+    """
+
+    num_queries: int = eqx.field(static=True, default=1024)
+    needs_scale: ClassVar[bool] = True
+
+    def __check_init__(self):
+        check_int_range("num_queries", self.num_queries, 1)
+
+    def estimate(self, key, norm, scale):
+        a = jnp.clip((norm / scale) ** 2, 0, 1)
+        return scale * jnp.sqrt(amplitude_estimation(key, a, self.num_queries))
+
+    @property
+    def runs(self) -> int:
+        return 2 * (int(self.num_queries) - 1) + 1
+
+
+_SHORTHANDS = {"known": KnownNorm, "amplitude_estimation": AmplitudeEstimation}
+
+
+def as_norm_estimation(
+    value: AbstractNormEstimation | str, name: str = "method"
+) -> AbstractNormEstimation:
+    """Return the norm estimator `value`, converting a string shorthand.
+
+    **Arguments:**
+
+    - `value`: an `AbstractNormEstimation` (returned as is), `"known"` (`KnownNorm()`) or
+      `"amplitude_estimation"` (`AmplitudeEstimation()`, $M = 1024$).
+    - `name`: the caller's argument name, used in the error message.
+
+    **Returns:** an `AbstractNormEstimation`.
+
+    **Raises:** `TypeError` naming `name` and the value for anything else.
+    """
+    if isinstance(value, AbstractNormEstimation):
+        return value
+    if isinstance(value, str) and value in _SHORTHANDS:
+        return _SHORTHANDS[value]()
+    raise TypeError(
+        f"`{name}` must be a norm estimator, KnownNorm() or AmplitudeEstimation(num_queries=M) "
+        f"(or the shorthand 'known' or 'amplitude_estimation'), got {value!r}."
+    )
 
 
 def estimate_norm(
     key: PRNGKeyArray,
     norm: ArrayLike,
     *,
-    method: NormMethod = "amplitude_estimation",
+    method: AbstractNormEstimation | str = AmplitudeEstimation(),
     scale: ArrayLike | None = None,
-    num_queries: int = 1024,
 ) -> Float[Array, ""]:
-    r"""Estimate $\|y_1\|$ by amplitude estimation, or return it exactly (`method="known"`).
-
-    $\widehat{\|y_1\|} = c\sqrt{\tilde a}$ with $\tilde a$ from `amplitude_estimation` at
-    $a = (\|y_1\|/c)^2$.
+    r"""Estimate $\|y_1\|$ by amplitude estimation, or return it exactly (`KnownNorm()`).
 
     **Arguments:**
 
-    - `key`: PRNG key (unused for `"known"`).
-    - `norm`: the true norm $\|y_1\| \ge 0$.
-    - `method`: `"amplitude_estimation"` or `"known"`.
+    - `key`: PRNG key (unused by `KnownNorm`).
+    - `norm`: the true norm $\|y_1\| \ge 0$, a scalar.
+    - `method`: the estimator, `AmplitudeEstimation(num_queries=M)` (default $M = 1024$) or
+      `KnownNorm()`, or the shorthand `"amplitude_estimation"` / `"known"`.
     - `scale`: the normalization $c \ge \|y_1\|$ (required for amplitude estimation; it comes
       from the window, e.g. the history-state norm).
-    - `num_queries`: phase-register size $M$ (static).
 
-    **Returns:** the norm estimate, dtype of `norm`.
+    **Returns:** the norm estimate $\widehat{\|y_1\|}$, a scalar of the dtype of `norm`.
     """
+    method = as_norm_estimation(method)
     norm = jnp.asarray(norm)
     if not jnp.issubdtype(norm.dtype, jnp.floating):
         norm = norm.astype(jnp.result_type(float))
     check_finite("norm", norm)
     check_positive("norm", norm, strict=False)
-    if method == "known":
-        return norm
-    if method != "amplitude_estimation":
-        raise ValueError(f"`method` must be 'known' or 'amplitude_estimation', got {method!r}.")
+    if not method.needs_scale:
+        return method.estimate(key, norm, None)
     if scale is None:
         raise ValueError(
             "amplitude estimation needs `scale`, the normalization c >= ||y1|| such that the "
             "window lands on y1 with probability (||y1||/c)^2 (e.g. the history-state norm); "
-            "pass it, or use method='known'."
+            "pass it, or use method=KnownNorm()."
         )
     check_positive("scale", scale)
-    check_int_range("num_queries", num_queries, 1)
     scale = jnp.asarray(scale).astype(norm.dtype)
     if is_concrete((norm, scale)) and float(norm) > float(scale) * (1 + 1e-6):
         raise ValueError(
             f"`scale` must be >= the norm it normalizes, got scale={float(scale):.6g} < "
             f"norm={float(norm):.6g}."
         )
-    a = jnp.clip((norm / scale) ** 2, 0, 1)
-    return scale * jnp.sqrt(amplitude_estimation(key, a, num_queries))
-
-
-__all__ = [
-    "ae_error_bound",
-    "amplitude_estimation",
-    "amplitude_estimation_probs",
-    "estimate_norm",
-    "norm_estimation_runs",
-]
+    return method.estimate(key, norm, scale)

@@ -17,7 +17,7 @@ import math
 
 import equinox as eqx
 
-from ._errors import check_int_range, check_positive
+from .._errors import check_int_range, check_positive
 
 
 class UploadCost(eqx.Module):
@@ -74,6 +74,3 @@ def upload_cost(
         qram_depth=math.ceil(depth_const * log_n),
         qram_qubits=math.ceil(qubit_const * n),
     )
-
-
-__all__ = ["UploadCost", "upload_cost"]
