@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -97,9 +98,10 @@ def test_two_processes_split_one_grid_and_equal_one_process(tmp_path):
         for i in range(NUM_PROCESSES)
     ]
     logs = []
+    deadline = time.monotonic() + TIMEOUT_S  # one bound for the whole run, not per process
     try:
         for p in procs:
-            logs.append(p.communicate(timeout=TIMEOUT_S)[0])
+            logs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
     except subprocess.TimeoutExpired:
         pytest.fail(f"the distributed sweep did not finish within {TIMEOUT_S} s")
     finally:
