@@ -31,7 +31,7 @@ def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> lis
     field = qj.LossField(model.loss_fn, active, batch, 2)
     poly = qj.PolynomialMap(field, jnp.asarray(0.1, model.dtype))
     state = qj.FactoredState()
-    y = state.init(s, steps, model.dtype)
+    y = state.init(s, 2, steps, model.dtype)
     r = y.a.shape[1]
     k1, k2, k3 = jax.random.split(jax.random.key(2), 3)
     scale = 1e-3
@@ -46,7 +46,9 @@ def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> lis
     # The field and map are passed as arguments (pytrees), not closed over as constants.
     hvp = jax.jit(lambda f, v: f.linear(v))
     third = jax.jit(lambda f, a, b: f.quadratic_pairs(a, b))
-    step = jax.jit(lambda p, y: state.step(p, order, y))
+    step = jax.jit(
+        lambda p, y: state.step(qj.Discrete(), qj.CarlemanOperator(p, order, 2, qj.Discrete()), y)
+    )
     # The step's full width: the slot of the new columns is the last one.
     y = qj.FactoredY(y.y1, y.a, y.b, jnp.asarray(steps - 1, jnp.int32), y.dropped)
     t_hvp = timeit(lambda: hvp(field, y.y1), repeat=repeat)

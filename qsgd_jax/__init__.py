@@ -235,9 +235,17 @@ from ._sweep_targets import (
     top_magnitude_index as top_magnitude_index,
     toy_window_error as toy_window_error,
 )
-from ._taylor import (
+from ._evolution import (
+    AbstractEvolution as AbstractEvolution,
+    Discrete as Discrete,
+    Euler as Euler,
+    Expm as Expm,
     LCUReport as LCUReport,
     TaylorEvolution as TaylorEvolution,
+    TruncatedTaylor as TruncatedTaylor,
+    taylor_evolve as taylor_evolve,
+)
+from ._taylor import (
     block_encoding_normalization as block_encoding_normalization,
     lcu_coefficient_sum as lcu_coefficient_sum,
     operator_norm_estimate as operator_norm_estimate,
@@ -245,7 +253,6 @@ from ._taylor import (
     taylor_apply as taylor_apply,
     taylor_coefficients as taylor_coefficients,
     taylor_error_bound as taylor_error_bound,
-    taylor_evolve as taylor_evolve,
     taylor_matrix as taylor_matrix,
     taylor_truncation_error as taylor_truncation_error,
 )
@@ -253,6 +260,5 @@ from ._toy import CubicLoss as CubicLoss, random_cubic_loss as random_cubic_loss
 from ._window import (
     WindowConfig as WindowConfig,
     WindowReport as WindowReport,
-    WindowStatus as WindowStatus,
     quantum_window as quantum_window,
 )

@@ -1,24 +1,24 @@
-"""The "flow" form and the error budget of a window, each term measured on the same run.
+"""The one error budget: each term of a window's error measured on the same run.
 
-Form "flow" evolves the Carleman image of gradient flow, $Y(\\tau) = e^{\\tau A} Y(0)$, with $A$
-the PNAS Carleman matrix (`carleman(poly, N, form="euler")` applies it). One GD step is flow
-time $\\eta$; the quantum algorithm applies $T_K(hA)^r$ with $h = \\eta / r$ instead.
+With $u_t$ the GD iterates of the Taylor model, $u(\\tau)$ its exact gradient flow,
+$y_1^{\\mathrm{ref}}$ the reference Carleman flow ($e^{\\eta A}$, or a longer Taylor series where
+$A$ is matrix-free) and $y_1$ the method's run,
 
-With $u_t$ the GD iterates, $u(\\tau)$ the exact gradient flow of the same Taylor model,
-$y_1^{\\exp}$ the exact truncated-Carleman flow and $y_1^{K}$ its truncated-Taylor evolution,
+$$y_1(t) - u_t = \\underbrace{y_1(t) - y_1^{\\mathrm{ref}}(t)}_{\\text{Taylor truncation}}
++ \\underbrace{y_1^{\\mathrm{ref}}(t) - u(t\\eta)}_{\\text{Carleman truncation}}
++ \\underbrace{u(t\\eta) - u_t}_{\\text{time discretization}}$$
 
-$$y_1^{K}(t) - u_t = \\underbrace{y_1^{K}(t) - y_1^{\\exp}(t)}_{\\text{Taylor truncation}}
-+ \\underbrace{y_1^{\\exp}(t) - u(t\\eta)}_{\\text{Carleman truncation}}
-+ \\underbrace{u(t\\eta) - u_t}_{\\text{time discretization}},$$
-
-and `error_budget` reports the norm of each term separately (DESIGN §2), plus the total. The
-exact flow $u(\\tau)$ comes from `diffrax` (Tsit5, tight tolerances); $e^{\\eta A}$ from `expm`, so
-this is a study at small sizes.
+for a flow method (`TruncatedTaylor`, `Expm`); for `Discrete` / `Euler` the Carleman term is
+$y_1 - u_t$ and the other two do not apply (NaN). `budget_step` advances the references by one
+GD step and measures the terms; `quantum_window` calls it once per step of its scan (with the
+step's own Taylor model) and `error_budget` over a fixed map. The one flow reference is
+`reference_flow` (classical RK4 with fixed substeps: under `lax.scan` at model scale an adaptive
+solver would cost a while loop per step; 64 substeps per step are far below the tests'
+tolerances at the small sizes of `error_budget`).
 """
 
 from __future__ import annotations
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -26,47 +26,104 @@ from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import carleman
 from ._errors import check_int_range, check_memory
-from ._evolve import gd_trajectory
+from ._evolution import AbstractEvolution, Expm, TruncatedTaylor, as_evolution
+from ._evolution.taylor import LCUReport
 from ._polynomial import PolynomialMap
-from ._status import (
-    RESULTS,
-    finite_status,
-    first_nonfinite_step,
-    raise_if_failed,
-    throw_if_failed,
-)
-from ._taylor import LCUReport, taylor_evolve
+from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
+
+WINDOW_SUBSTEPS = 8  # RK4 substeps per GD step of a window's reference flow
+BUDGET_SUBSTEPS = 64  # ... of `error_budget` (small sizes, error studies)
 
 
-def gradient_flow(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int, *, rtol=1e-10):
-    """The exact gradient flow $u(t\\eta)$, $t = 0..T$, of the map's field (diffrax Tsit5)."""
-    field = poly.field
-    eta = poly.eta
-    ts = eta * jnp.arange(steps + 1, dtype=u0.dtype)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, u, args: field(u)),
-        diffrax.Tsit5(),
-        t0=ts[0],
-        t1=ts[-1],
-        dt0=eta / 8,
-        y0=u0,
-        saveat=diffrax.SaveAt(ts=ts),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-2),
-        max_steps=100_000,
-        throw=False,  # a diverging flow is reported (inf after the failure), not an exception
-    )
-    # u(0) = u0 exactly, even when the solver failed on its first step
-    return sol.ys.at[0].set(u0)
+def reference_flow(field, u: Inexact[Array, " n"], eta, substeps: int = WINDOW_SUBSTEPS):
+    """The gradient flow $\\dot u = f(u)$ over one GD step (time $\\eta$), by RK4.
+
+    **Arguments:** `field` (the field $f$), `u` (the start), `eta` (the flow time $\\eta$),
+    `substeps` (static number of RK4 steps).
+
+    **Returns:** $u(\\eta)$.
+    """
+    h = eta / substeps
+
+    def sub(u, _):
+        k1 = field(u)
+        k2 = field(u + 0.5 * h * k1)
+        k3 = field(u + 0.5 * h * k2)
+        k4 = field(u + h * k3)
+        return u + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4), None
+
+    return jax.lax.scan(sub, u, None, length=substeps)[0]
 
 
-class ErrorBudget(eqx.Module):
-    """The error budget of a flow-form window, per GD step $t = 0..T$ (absolute norms).
+def _norm(x):
+    return jnp.linalg.norm(x, axis=-1)
 
-    **Fields:** `taylor_truncation`, `carleman_truncation`, `time_discretization`, `total`
-    ($\\lVert y_1^K(t) - u_t\\rVert$, at most the sum of the three), `gd_norm`
-    ($\\lVert u_t\\rVert$, for relative versions), `lcu` (the `LCUReport` of the Taylor run),
-    `status` and `nonfinite_step` (the first step $t$ where one of the four runs has a NaN or
-    inf, -1 if none).
+
+def budget_step(
+    method: AbstractEvolution,
+    op,
+    y1: Inexact[Array, " n"],
+    refs: tuple,
+    *,
+    reference: AbstractEvolution | None = None,
+    substeps: int = WINDOW_SUBSTEPS,
+):
+    """Advance the references by one GD step and measure the error terms of the method's $y_1$.
+
+    **Arguments:**
+
+    - `method`: the evolution method that produced `y1`.
+    - `op`: the step's `CarlemanOperator` (its map is the step's Taylor model).
+    - `y1`: the method's $y_1$ after the step.
+    - `refs`: `(u_poly, u_flow, Y_ref)` before the step (GD on the Taylor model, its flow, the
+      reference Carleman state; the last two are only advanced for flow methods).
+    - `reference`: the reference Carleman method (default `method.reference()`).
+    - `substeps`: RK4 substeps of the reference flow.
+
+    **Returns:** `(refs, terms)`: the advanced references and a dict of norms ("carleman",
+    and for flow methods "taylor" and "time").
+    """
+    u_poly, u_flow, Y_ref = refs
+    field, eta = op.poly.field, op.poly.eta
+    u_poly = u_poly + eta * field(u_poly)
+    if not method.flow:
+        return (u_poly, u_flow, Y_ref), {"carleman": _norm(y1 - u_poly)}
+    reference = method.reference() if reference is None else reference
+    u_flow = reference_flow(field, u_flow, eta, substeps)
+    Y_ref = reference.step(op, Y_ref)
+    terms = {
+        "taylor": _norm(y1 - Y_ref[1]),
+        "carleman": _norm(Y_ref[1] - u_flow),
+        "time": _norm(u_flow - u_poly),
+    }
+    return (u_poly, u_flow, Y_ref), terms
+
+
+def gradient_flow(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int, *, substeps=64):
+    """The exact gradient flow $u(t\\eta)$, $t = 0..T$, of the map's field (`reference_flow`).
+
+    **Arguments:** `poly` (the map: its field and $\\eta$), `u0` (the start), `steps` ($T$),
+    `substeps` (RK4 substeps per GD step).
+
+    **Returns:** the flow, shape `(T+1, n)`.
+    """
+    check_int_range("steps", steps, 0)
+
+    def body(u, _):
+        u = reference_flow(poly.field, u, poly.eta, substeps)
+        return u, u
+
+    return jnp.concatenate([u0[None], jax.lax.scan(body, u0, None, length=steps)[1]])
+
+
+class ErrorBudget(AbstractResult):
+    """The error budget of a run, per GD step $t = 0..T$ (absolute norms).
+
+    **Fields:** `taylor_truncation`, `carleman_truncation`, `time_discretization` (NaN where a
+    term does not apply to the method), `total` ($\\lVert y_1(t) - u_t\\rVert$, at most the sum
+    of the terms), `gd_norm` ($\\lVert u_t\\rVert$, for relative versions), `lcu` (the
+    `LCUReport` of a `TruncatedTaylor` run, else `None`), `status` and `nonfinite_step` (the
+    first step $t$ where one of the runs has a NaN or inf, -1 if none).
     """
 
     taylor_truncation: Float[Array, " T1"]
@@ -74,20 +131,19 @@ class ErrorBudget(eqx.Module):
     time_discretization: Float[Array, " T1"]
     total: Float[Array, " T1"]
     gd_norm: Float[Array, " T1"]
-    lcu: LCUReport
+    lcu: LCUReport | None
     status: RESULTS
     nonfinite_step: Int[Array, ""]
+    what = "Error budget"
 
     def relative(self) -> dict[str, Float[Array, " T1"]]:
-        """Each term divided by $\\lVert u_t\\rVert$ (0 where both vanish)."""
+        """Each term divided by $\\lVert u_t\\rVert$ (0 where both vanish).
+
+        **Returns:** a dict of the four terms.
+        """
         scale = jnp.where(self.gd_norm == 0, 1.0, self.gd_norm)
         names = ("taylor_truncation", "carleman_truncation", "time_discretization", "total")
         return {k: getattr(self, k) / scale for k in names}
-
-    def raise_if_failed(self) -> ErrorBudget:
-        """Raise `RuntimeError` (naming the first non-finite step) unless every run is finite."""
-        raise_if_failed(self.status, "Error budget", self.nonfinite_step)
-        return self
 
 
 def error_budget(
@@ -96,12 +152,13 @@ def error_budget(
     steps: int,
     *,
     order: int,
-    taylor_order: int,
+    taylor_order: int = 4,
     segments: int = 1,
+    method: AbstractEvolution | str | None = None,
     memory_limit: int | None = None,
     throw: bool = True,
 ) -> ErrorBudget:
-    """Measure the three error terms of a truncated-Taylor flow-form window.
+    """Measure each error term of an evolution method on a fixed GD map.
 
     **Arguments:**
 
@@ -109,56 +166,77 @@ def error_budget(
     - `u0`: start point $u(0)$, shape `(n,)`.
     - `steps`: GD steps $T$.
     - `order`: Carleman order $N$.
-    - `taylor_order`: Taylor order $K$ of $T_K(hA)$.
-    - `segments`: segments $r$ per GD step ($h = \\eta / r$).
-    - `memory_limit`: bytes allowed for the dense $A$ and $e^{\\eta A}$.
-    - `throw`: on a concrete (eager) call where a run produced a NaN or inf, raise
-      `RuntimeError` naming the first non-finite step; under `jit`/`vmap` (or with
-      `throw=False`) the result carries `status` and `nonfinite_step` instead.
+    - `taylor_order`, `segments`: $K$ and $r$ of the default method
+      `TruncatedTaylor(taylor_order, segments)`.
+    - `method`: the evolution method (a value or shorthand); overrides the two above.
+    - `memory_limit`: bytes allowed for the dense $A$ and $e^{\\eta A}$ (the exact reference).
+    - `throw`: when a run produced a NaN or inf, raise `NonFiniteError` naming the first
+      non-finite step (under `jit`: at run time); `throw=False` returns the result with
+      `status` and `nonfinite_step`.
+
+    **Returns:** an `ErrorBudget`.
     """
     check_int_range("steps", steps, 0)
-    op = carleman(poly, order, form="euler", memory_limit=memory_limit)
+    if method is None:
+        method = TruncatedTaylor(taylor_order, segments)
+    op = carleman(poly, order, method=as_evolution(method), memory_limit=memory_limit)
     check_memory(
         f"The dense flow-form reference (expm of a {op.dim} x {op.dim} Carleman matrix)",
         4 * op.dim**2 * jnp.dtype(poly.dtype).itemsize,
         memory_limit,
     )
-    a = op.to_dense(memory_limit=memory_limit)
-    y0 = op.flatten(op.lift(u0))
-    taylor = taylor_evolve(
-        a, y0, tau=poly.eta, num_steps=steps, order=taylor_order, segments=segments
-    )
-    budget = _budget(poly, op.n, a, y0, u0, taylor, steps=steps)
-    throw_if_failed(budget, throw=throw)
-    return budget
+    lcu = None
+    if isinstance(op.method, TruncatedTaylor):
+        a = op.to_dense(which="generator", memory_limit=memory_limit)
+        y0 = op.flatten(op.lift(u0))
+        lcu = op.method.evolve_flat(a, y0, tau=poly.eta, num_steps=steps).report
+    return apply_throw(_budget(op, u0, lcu, steps=steps), throw)
+
+
+class _Fixed(AbstractEvolution):
+    """A fixed dense per-step map (the budget's $e^{\\eta A}$, formed once for all steps)."""
+
+    matrix: Inexact[Array, "d d"]
+    name = "fixed"
+
+    def step(self, op, blocks):
+        return op.unflatten(self.matrix @ op.flatten(blocks))
 
 
 @eqx.filter_jit
-def _budget(poly, n, a, y0, u0, taylor, *, steps):
-    step = jax.scipy.linalg.expm(poly.eta * a)
+def _budget(op, u0, lcu, *, steps):
+    method = op.method
+    reference = _Fixed(Expm().matrix(op))
+    Y0 = method.init(op, op.lift(u0))
 
-    def body(y, _):
-        y = step @ y
-        return y, y
+    def body(carry, _):
+        Y, refs = carry
+        Y = method.step(op, Y)
+        refs, terms = budget_step(
+            method, op, Y[1], refs, reference=reference, substeps=BUDGET_SUBSTEPS
+        )
+        terms.update(total=_norm(Y[1] - refs[0]), gd=_norm(refs[0]), y1=Y[1], flow=refs[1])
+        terms.update(ref=refs[2][1], poly=refs[0])
+        return (Y, refs), terms
 
-    _, ys = jax.lax.scan(body, y0, None, length=steps)
-    y_exp = jnp.concatenate([y0[None], ys])[:, 1 : 1 + n]
-    y_taylor = taylor.ys[:, 1 : 1 + n]
-    flow = gradient_flow(poly, u0, steps)
-    gd = gd_trajectory(poly, u0, steps)
+    _, out = jax.lax.scan(body, (Y0, (u0, u0, Y0)), None, length=steps)
 
-    def norm(x):
-        return jnp.linalg.norm(x, axis=-1)
+    def series(name):
+        if name not in out:
+            return jnp.full((steps + 1,), jnp.nan, u0.dtype)
+        return jnp.concatenate([jnp.zeros((1,), u0.dtype), out[name]])
 
-    status = finite_status(y_taylor, y_exp, flow, gd)
-    step = first_nonfinite_step(y_taylor, y_exp, flow, gd)
+    def path(name):
+        return jnp.concatenate([u0[None], out[name]])
+
+    runs = [path("y1"), path("poly")] + ([path("ref"), path("flow")] if method.flow else [])
     return ErrorBudget(
-        taylor_truncation=norm(y_taylor - y_exp),
-        carleman_truncation=norm(y_exp - flow),
-        time_discretization=norm(flow - gd),
-        total=norm(y_taylor - gd),
-        gd_norm=norm(gd),
-        lcu=taylor.report,
-        status=status,
-        nonfinite_step=step,
+        taylor_truncation=series("taylor"),
+        carleman_truncation=series("carleman"),
+        time_discretization=series("time"),
+        total=series("total"),
+        gd_norm=jnp.concatenate([_norm(u0)[None], out["gd"]]),
+        lcu=lcu,
+        status=finite_status(*runs),
+        nonfinite_step=first_nonfinite_step(*runs),
     )

@@ -4,14 +4,16 @@ The Carleman state is $Y = (y_0, y_1, \\dots, y_{N_{\\max}})$ with $y_0 \\equiv 
 tensor of shape `(n,)*j`; the exact lift of $u$ is $y_j = u^{\\otimes j}$ (row-major order, so
 the first factor of a Kronecker product acts on the first mode).
 
-Form "discrete" (DESIGN §2): the exact lift of the GD map $F$, truncated at order $N$,
+The operator applies two linear maps of the state (DESIGN §2); an evolution method
+(`qsgd_jax._evolution`) decides which one it uses and how. The discrete map, the exact lift of
+the GD map $F$ truncated at order $N$,
 
 $$y_j \\leftarrow \\sum_{k=0}^{\\min(2j, N)} B_{j,k}\\, y_k,\\qquad
 B_{j,k} = \\sum_{w \\in \\{0,1,2\\}^j,\\ \\sum w = k} F_{w_1} \\otimes \\dots \\otimes F_{w_j}.$$
 
-Form "euler" (PNAS): the continuous Carleman matrix $A$ with blocks
+and the generator (PNAS), the continuous Carleman matrix $A$ with blocks
 $A_j^{j+m} = \\sum_{i=1}^{j} I^{\\otimes(i-1)} \\otimes f_{m+1} \\otimes I^{\\otimes(j-i)}$
-($m = -1, 0, 1$), and per-step map $Y \\mapsto Y + \\eta A Y$.
+($m = -1, 0, 1$).
 
 Neither is ever assembled: words are applied mode by mode, sharing work through a dynamic
 programme over (outputs produced, inputs left) and inserting the rank-one $F_0$ factors last.
@@ -32,22 +34,30 @@ from jax.experimental import sparse as jsparse
 from jaxtyping import Array, Bool, Inexact, Int
 
 from ._errors import check_int_range, check_memory, is_concrete
+from ._evolution import AbstractEvolution, Blocks, as_evolution
 from ._polynomial import PolynomialMap
-
-FORMS = ("discrete", "euler")
-Blocks = tuple[Inexact[Array, "..."], ...]
 
 # Live intermediates of a matvec, as a multiple of the state size (DP tables, F0 insertions).
 _WORKSPACE = 4
 
 
 def carleman_dim(n: int, order: int) -> int:
-    """$\\sum_{j=0}^{N} n^j$, the dimension of the order-$N$ Carleman state."""
+    """$\\sum_{j=0}^{N} n^j$, the dimension of the order-$N$ Carleman state.
+
+    **Arguments:** `n` (variables), `order` ($N$).
+
+    **Returns:** the dimension.
+    """
     return sum(n**j for j in range(order + 1))
 
 
 def carleman_bytes(n: int, order: int, itemsize: int = 4) -> int:
-    """Estimated peak bytes of one matvec: state, result and the working tensors."""
+    """Estimated peak bytes of one matvec: state, result and the working tensors.
+
+    **Arguments:** `n`, `order` ($N$), `itemsize` (bytes per entry).
+
+    **Returns:** the byte count.
+    """
     return (2 + _WORKSPACE) * carleman_dim(n, order) * itemsize
 
 
@@ -66,17 +76,17 @@ class CarlemanOperator(eqx.Module):
     """The truncated Carleman operator of a `PolynomialMap` (build it with `carleman`).
 
     **Fields:** `poly` (the map), `order` (traced truncation order $N$), `max_order` (static
-    $N_{\\max}$, the size of the state), `form` ("discrete" or "euler").
+    $N_{\\max}$, the size of the state), `method` (the `AbstractEvolution` that steps it).
 
-    `matvec(Y)` applies $B$ (discrete) or the generator $A$ (euler); `step(Y)` applies the
-    per-step map ($BY$, resp. $Y + \\eta A Y$). Both keep $y_0$ fixed and zero every block
-    above the order.
+    `discrete_map(Y)` applies $B$, `generator(Y)` applies $A$; `matvec(Y)` applies the one the
+    method is built on ($B$ for `Discrete`, else $A$) and `step(Y)` the method's per-step map.
+    All keep $y_0$ fixed and zero every block above the order.
     """
 
     poly: PolynomialMap
     order: Int[Array, ""]
     max_order: int = eqx.field(static=True)
-    form: str = eqx.field(static=True)
+    method: AbstractEvolution
 
     @property
     def n(self) -> int:
@@ -101,7 +111,8 @@ class CarlemanOperator(eqx.Module):
         """`mask[j]` is true for the blocks $j \\le N$ kept by the truncation."""
         return jnp.arange(self.max_order + 1, dtype=self.order.dtype) <= self.order
 
-    def _truncate(self, blocks: Blocks) -> Blocks:
+    def truncate(self, blocks: Blocks) -> Blocks:
+        """Zero every block above the order $N$."""
         keep = self.block_mask()
         return tuple(jnp.where(keep[j], y, jnp.zeros_like(y)) for j, y in enumerate(blocks))
 
@@ -112,7 +123,7 @@ class CarlemanOperator(eqx.Module):
         blocks = [jnp.ones((), u.dtype)]
         for _ in range(self.max_order):
             blocks.append(jnp.multiply.outer(blocks[-1], u))
-        return self._truncate(tuple(blocks))
+        return self.truncate(tuple(blocks))
 
     def project(self, blocks: Blocks) -> Inexact[Array, " n"]:
         """The degree-1 block $y_1$ (the estimate of $u$)."""
@@ -133,21 +144,23 @@ class CarlemanOperator(eqx.Module):
         return tuple(out)
 
     # ---- actions ------------------------------------------------------------------------
-    @eqx.filter_jit
-    def matvec(self, blocks: Blocks) -> Blocks:
-        """$B Y$ (discrete) or $A Y$ (euler) on the truncated state."""
-        if self.form == "discrete":
-            return self._truncate(self._discrete(self._truncate(blocks)))
+    def discrete_map(self, blocks: Blocks) -> Blocks:
+        """$B Y$, the exact lift of the GD map truncated at the order."""
+        return self.truncate(self._discrete(self.truncate(blocks)))
+
+    def generator(self, blocks: Blocks) -> Blocks:
+        """$A Y$, the continuous Carleman matrix of the gradient flow, truncated."""
         return self._generator(blocks)
 
     @eqx.filter_jit
+    def matvec(self, blocks: Blocks) -> Blocks:
+        """The operator the method is built on: $B Y$ (`Discrete`) or $A Y$ (the others)."""
+        return self.method.operator(self, blocks)
+
+    @eqx.filter_jit
     def step(self, blocks: Blocks) -> Blocks:
-        """One step of the linear recursion: $BY$ or $Y + \\eta A Y$."""
-        if self.form == "discrete":
-            return self.matvec(blocks)
-        ay = self.matvec(blocks)
-        eta = self.poly.eta
-        return tuple(y + eta * a for y, a in zip(self._truncate(blocks), ay, strict=True))
+        """One step of the method's linear recursion ($BY$, $Y + \\eta A Y$, ...)."""
+        return self.method.step(self, blocks)
 
     def _discrete(self, y: Blocks) -> Blocks:
         big_n, p = self.max_order, self.poly
@@ -196,31 +209,51 @@ class CarlemanOperator(eqx.Module):
 
     # ---- flat and exported views ---------------------------------------------------------
     def flat_matvec(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
+        """`matvec` on flat vectors."""
         return self.flatten(self.matvec(self.unflatten(v)))
 
     def flat_step(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
+        """`step` on flat vectors (the history system's map)."""
         return self.flatten(self.step(self.unflatten(v)))
+
+    def flat_generator(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
+        """`generator` on flat vectors."""
+        return self.flatten(self.generator(self.unflatten(v)))
 
     def as_lineax(self) -> lx.FunctionLinearOperator:
         """The operator ($B$ or $A$) on flat vectors, as a lineax operator."""
         spec = jax.ShapeDtypeStruct((self.dim,), self.dtype)
         return lx.FunctionLinearOperator(self.flat_matvec, spec)
 
-    def to_dense(self, *, which: Literal["matvec", "step"] = "matvec", memory_limit=None):
-        """The `(dim, dim)` matrix of `matvec` (or of `step`); small sizes only."""
+    def to_dense(
+        self, *, which: Literal["matvec", "step", "generator"] = "matvec", memory_limit=None
+    ):
+        """The `(dim, dim)` matrix of `matvec` (or of `step`, or of `generator`).
+
+        **Arguments:** `which` (the action), `memory_limit` (bytes allowed; small sizes only).
+
+        **Returns:** the dense matrix.
+        """
         check_memory(
             f"A dense Carleman matrix of dimension {self.dim}", 8 * self.dim**2, memory_limit
         )
         return _dense(self, which)
 
-    def to_bcoo(self, *, which: Literal["matvec", "step"] = "matvec", memory_limit=None):
-        """The same matrix as a `jax.experimental.sparse.BCOO` (small sizes only)."""
+    def to_bcoo(
+        self, *, which: Literal["matvec", "step", "generator"] = "matvec", memory_limit=None
+    ):
+        """The same matrix as a `jax.experimental.sparse.BCOO` (small sizes only).
+
+        **Arguments:** as `to_dense`.
+
+        **Returns:** a `BCOO` matrix.
+        """
         return jsparse.BCOO.fromdense(self.to_dense(which=which, memory_limit=memory_limit))
 
 
 @eqx.filter_jit
 def _dense(op: CarlemanOperator, which: str):
-    fn = op.flat_matvec if which == "matvec" else op.flat_step
+    fn = {"matvec": op.flat_matvec, "step": op.flat_step, "generator": op.flat_generator}[which]
     return jax.vmap(fn, in_axes=1, out_axes=1)(jnp.eye(op.dim, dtype=op.dtype))
 
 
@@ -228,7 +261,8 @@ def carleman(
     poly: PolynomialMap,
     order,
     *,
-    form: str = "discrete",
+    form: str | AbstractEvolution = "discrete",
+    method: AbstractEvolution | None = None,
     max_order: int | None = None,
     memory_limit: int | None = None,
 ) -> CarlemanOperator:
@@ -238,8 +272,10 @@ def carleman(
 
     - `poly`: the `PolynomialMap` ($F_0, F_1, F_2$ and $\\eta$).
     - `order`: truncation order $N \\ge 1$; may be traced when `max_order` is given.
-    - `form`: "discrete" (exact lift of the GD map) or "euler" (PNAS Carleman matrix $A$ of the
-      gradient flow, stepped by forward Euler).
+    - `form`: shorthand of the method: "discrete" (exact lift of the GD map), "euler" (PNAS
+      Carleman matrix $A$ of the gradient flow, stepped by forward Euler), "taylor" or "expm".
+    - `method`: the evolution method as a value (`Discrete()`, `Euler()`,
+      `TruncatedTaylor(K, segments)`, `Expm()`); overrides `form`.
     - `max_order`: static $N_{\\max}$ fixing the state size; default `order` (then `order` must
       be concrete).
     - `memory_limit`: bytes allowed for one matvec's working set (default: a fraction of the
@@ -248,8 +284,7 @@ def carleman(
     **Returns:** a `CarlemanOperator`. Raises before allocating anything when the order is out
     of range or the state would not fit.
     """
-    if form not in FORMS:
-        raise ValueError(f"`form` must be one of {FORMS}, got {form!r}.")
+    method = as_evolution(form if method is None else method)
     if max_order is None:
         if not is_concrete(order):
             raise ValueError(
@@ -274,4 +309,4 @@ def carleman(
         order = eqx.error_if(
             order, (order < 1) | (order > max_order), f"`order` must lie in [1, {max_order}]."
         )
-    return CarlemanOperator(poly, order, max_order, form)
+    return CarlemanOperator(poly, order, max_order, method)

@@ -46,7 +46,12 @@ def _clog2(x: int) -> int:
 
 
 def check_qubits(num_qubits: int, what: str) -> None:
-    """Refuse circuits above `MAX_QUBITS`."""
+    """Refuse circuits above `MAX_QUBITS`.
+
+    **Arguments:** `num_qubits` (of the circuit), `what` (its name in the message).
+
+    **Returns:** `None`; raises `ValueError` above the limit.
+    """
     if num_qubits > MAX_QUBITS:
         raise ValueError(
             f"{what} needs {num_qubits} qubits, above the circuit-level limit of {MAX_QUBITS} "
@@ -101,7 +106,12 @@ def block_encoding(
 
 
 def prepare_unitary(amplitudes: Inexact[Array, " n"]) -> Inexact[Array, "n n"]:
-    """A unitary $V$ with $V|0\\rangle$ = `amplitudes` (unit norm), by a Householder reflection."""
+    """A unitary $V$ with $V|0\\rangle$ = `amplitudes` (unit norm), by a Householder reflection.
+
+    **Arguments:** `amplitudes` (unit norm, shape `(n,)`).
+
+    **Returns:** the `(n, n)` unitary.
+    """
     a = amplitudes / jnp.linalg.norm(amplitudes).astype(amplitudes.dtype)
     e0 = jnp.zeros_like(a).at[0].set(1)
     w = e0 - a
@@ -114,6 +124,8 @@ def prepare_unitary(amplitudes: Inexact[Array, " n"]) -> Inexact[Array, "n n"]:
 
 class LCUCircuit(eqx.Module):
     """The LCU circuit for $T_K(hA)$ on $m + K + c$ qubits. Build with `lcu_circuit`.
+
+    **Fields:**
 
     - `U`: block encoding of $A/\\alpha$ ($2D\\times 2D$); `V`: PREPARE ($2^c\\times 2^c$).
     - `coefficients`: $c_k$ padded with zeros to $2^c$; `coefficient_sum`: $s_K$.
@@ -235,6 +247,8 @@ def lcu_circuit(
 class PostSelection(eqx.Module):
     """Outcome of running the LCU circuit and post-selecting ancillas on $|0\\rangle$.
 
+    **Fields:**
+
     - `state`: normalized post-selected system state (first $d$ entries), complex.
     - `probability`: success probability; `final_state`: the full state vector tensor.
     """
@@ -245,7 +259,12 @@ class PostSelection(eqx.Module):
 
 
 def run_lcu(circuit: LCUCircuit, y: Inexact[Array, " d"]) -> PostSelection:
-    """Simulate $W$ on $|0\\rangle|0^K\\rangle|y\\rangle$; post-select ancillas on $|0\\rangle$."""
+    """Simulate $W$ on $|0\\rangle|0^K\\rangle|y\\rangle$; post-select ancillas on $|0\\rangle$.
+
+    **Arguments:** `circuit` (from `lcu_circuit`), `y` (the system vector, shape `(d,)`).
+
+    **Returns:** a `PostSelection`.
+    """
     y = jnp.asarray(y)
     if y.shape != (circuit.dim,):
         raise ValueError(f"`y` must have shape ({circuit.dim},), got {y.shape}.")

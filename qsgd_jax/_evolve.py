@@ -1,31 +1,29 @@
 """Exact evolution of the truncated Carleman system, the exact GD reference, and their error.
 
-`evolve` iterates the per-step map of a `CarlemanOperator` with `lax.scan` ($Y(t+1) = BY(t)$
-or $Y(t) + \\eta A Y(t)$). `gd_trajectory` iterates the nonlinear GD map itself,
-$u_{t+1} = F(u_t)$. `carleman_error` gives the Carleman-truncation part of the error budget,
+`evolve` iterates the per-step map of an evolution method (`Discrete()`: $Y(t+1) = BY(t)$,
+`Euler()`: $Y(t) + \\eta A Y(t)$, `TruncatedTaylor(K, r)`, `Expm()`) with `lax.scan`.
+`gd_trajectory` iterates the nonlinear GD map itself, $u_{t+1} = F(u_t)$. `carleman_error`
+gives the Carleman-truncation part of the error budget,
 $\\lVert y_1(t) - u_t^{\\mathrm{GD}} \\rVert$ (DESIGN §2).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, Int
 
-from ._carleman import Blocks, CarlemanOperator
+from ._carleman import CarlemanOperator
 from ._errors import check_int_range
+from ._evolution import AbstractEvolution, Blocks, as_evolution
 from ._polynomial import PolynomialMap
-from ._status import (
-    RESULTS,
-    finite_status,
-    first_nonfinite_step,
-    raise_if_failed,
-    throw_if_failed,
-)
+from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
 
 
-class Trajectory(eqx.Module):
+class Trajectory(AbstractResult):
     """A Carleman run: $y_1(t)$ and the block norms $\\lVert y_j(t)\\rVert$ for $t = 0..T$.
 
     **Fields:** `y1` shape `(T+1, n)`; `block_norms` shape `(T+1, N_max+1)` (Frobenius norms,
@@ -38,26 +36,32 @@ class Trajectory(eqx.Module):
     final: Blocks
     status: RESULTS
     nonfinite_step: Int[Array, ""]
-
-    def raise_if_failed(self) -> Trajectory:
-        """Raise `RuntimeError` (naming the first non-finite step) unless the run is finite."""
-        raise_if_failed(self.status, "Carleman evolution", self.nonfinite_step)
-        return self
+    what = "Carleman evolution"
 
 
 def _block_norms(blocks: Blocks):
     return jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in blocks])
 
 
-@eqx.filter_jit
-def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
+def evolve(
+    op: CarlemanOperator,
+    Y0: Blocks,
+    steps: int,
+    *,
+    method: AbstractEvolution | str | None = None,
+    throw: bool = False,
+) -> Trajectory:
     """Run `steps` steps of the linear Carleman recursion from `Y0` (use `op.lift(u0)`).
 
     **Arguments:**
 
-    - `op`: the `CarlemanOperator` (its form decides the step).
+    - `op`: the `CarlemanOperator` (its map $F$, order $N$ and default method).
     - `Y0`: initial blocks, as returned by `op.lift`.
     - `steps`: number of steps $T$ (a static Python int).
+    - `method`: the evolution method (`Discrete()`, `Euler()`, `TruncatedTaylor(K, segments)`,
+      `Expm()` or a shorthand string); default the operator's own (`carleman(form=...)`).
+    - `throw`: raise `NonFiniteError` (eagerly, or at run time under `jit`) when the run
+      produced a NaN or inf; default `False`, the `Trajectory` carries `status`.
 
     **Returns:** a `Trajectory` with $t = 0..T$.
     """
@@ -66,11 +70,18 @@ def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
         raise ValueError(
             f"`Y0` must have max_order + 1 = {op.max_order + 1} blocks, got {len(Y0)}."
         )
+    if method is not None:
+        op = dataclasses.replace(op, method=as_evolution(method))
+    return apply_throw(_evolve(op, Y0, steps), throw)
 
+
+@eqx.filter_jit
+def _evolve(op, Y0, steps):
     def body(Y, _):
-        Y = op.step(Y)
+        Y = op.method.step(op, Y)
         return Y, (op.project(Y), _block_norms(Y))
 
+    Y0 = op.method.init(op, Y0)
     final, (y1s, norms) = jax.lax.scan(body, Y0, None, length=steps)
     y1 = jnp.concatenate([op.project(Y0)[None], y1s])
     norms = jnp.concatenate([_block_norms(Y0)[None], norms])
@@ -79,7 +90,12 @@ def evolve(op: CarlemanOperator, Y0: Blocks, steps: int) -> Trajectory:
 
 @eqx.filter_jit
 def gd_trajectory(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int):
-    """The exact nonlinear GD iterates $u_{t+1} = F(u_t)$, shape `(T+1, n)`."""
+    """The exact nonlinear GD iterates $u_{t+1} = F(u_t)$.
+
+    **Arguments:** `poly` (the map $F$), `u0` (shape `(n,)`), `steps` ($T$, static).
+
+    **Returns:** the iterates, shape `(T+1, n)`.
+    """
     check_int_range("steps", steps, 0)
 
     def body(u, _):
@@ -90,12 +106,14 @@ def gd_trajectory(poly: PolynomialMap, u0: Inexact[Array, " n"], steps: int):
     return jnp.concatenate([u0[None], us])
 
 
-class CarlemanError(eqx.Module):
+class CarlemanError(AbstractResult):
     """Carleman-truncation error $\\lVert y_1(t) - u_t^{\\mathrm{GD}}\\rVert$, $t = 0..T$.
 
-    `relative` divides by $\\lVert u_t^{\\mathrm{GD}}\\rVert$ (0 where both vanish);
-    `max_relative` is its maximum over $t$; `status` is `RESULTS.nonfinite` when the Carleman
-    run or the GD reference has a NaN or inf, first at step `nonfinite_step` (-1 if none).
+    **Fields:** `trajectory`, `gd` (the GD iterates), `absolute`, `relative`, `status`,
+    `nonfinite_step`. `relative` divides by $\\lVert u_t^{\\mathrm{GD}}\\rVert$ (0 where both
+    vanish); `max_relative` is its maximum over $t$; `status` is `RESULTS.nonfinite` when the
+    Carleman run or the GD reference has a NaN or inf, first at step `nonfinite_step` (-1 if
+    none).
     """
 
     trajectory: Trajectory
@@ -104,19 +122,21 @@ class CarlemanError(eqx.Module):
     relative: Float[Array, " T1"]
     status: RESULTS
     nonfinite_step: Int[Array, ""]
+    what = "Carleman error study"
 
     @property
     def max_relative(self) -> Float[Array, ""]:
+        """The maximum over $t$ of `relative`."""
         return jnp.max(self.relative, axis=-1)
-
-    def raise_if_failed(self) -> CarlemanError:
-        """Raise `RuntimeError` (naming the first non-finite step) unless the run is finite."""
-        raise_if_failed(self.status, "Carleman error study", self.nonfinite_step)
-        return self
 
 
 def carleman_error(
-    op: CarlemanOperator, u0: Inexact[Array, " n"], steps: int, *, throw: bool = True
+    op: CarlemanOperator,
+    u0: Inexact[Array, " n"],
+    steps: int,
+    *,
+    method: AbstractEvolution | str | None = None,
+    throw: bool = True,
 ) -> CarlemanError:
     """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them.
 
@@ -125,21 +145,22 @@ def carleman_error(
     - `op`: the `CarlemanOperator`.
     - `u0`: the start point $u_0$, shape `(n,)`.
     - `steps`: number of steps $T$ (a static Python int).
-    - `throw`: on a concrete (eager) call whose run produced a NaN or inf, raise
-      `RuntimeError` naming the first non-finite step. Under `jit`/`vmap` (or with
-      `throw=False`) the result is returned and carries `status` and `nonfinite_step`.
+    - `method`: the evolution method (default the operator's own), as in `evolve`.
+    - `throw`: when a run produced a NaN or inf, raise `NonFiniteError` (a `RuntimeError`):
+      eagerly naming the first non-finite step, under `jit`/`vmap` at run time. With
+      `throw=False` the result is returned and carries `status` and `nonfinite_step`.
 
     **Returns:** a `CarlemanError`.
     """
     check_int_range("steps", steps, 0)
-    err = _carleman_error(op, u0, steps)
-    throw_if_failed(err, throw=throw)
-    return err
+    if method is not None:
+        op = dataclasses.replace(op, method=as_evolution(method))
+    return apply_throw(_carleman_error(op, u0, steps), throw)
 
 
 @eqx.filter_jit
 def _carleman_error(op, u0, steps):
-    traj = evolve(op, op.lift(u0), steps)
+    traj = _evolve(op, op.lift(u0), steps)
     gd = gd_trajectory(op.poly, u0, steps)
     absolute = jnp.linalg.norm(traj.y1 - gd, axis=-1)
     scale = jnp.linalg.norm(gd, axis=-1)

@@ -28,6 +28,7 @@ dropped).
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -36,7 +37,7 @@ from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import carleman_bytes
 from ._errors import check_int_range
-from ._polynomial import PolynomialMap
+from ._evolution import AbstractEvolution, Blocks, Discrete
 
 
 class FactoredY(eqx.Module):
@@ -64,25 +65,81 @@ class FactoredY(eqx.Module):
 
 
 class AbstractCarlemanState(eqx.Module):
-    """How a window stores the Carleman state and applies one discrete step to it."""
+    """How a window stores the Carleman state; an evolution method steps it.
+
+    **Arguments:** those of each representation (`DenseState`, `FactoredState`).
+
+    `init` gives the lift of $u_0 = 0$, `step(method, op, Y)` one GD step of `method` with the
+    step's `CarlemanOperator`, `y1` and `block_norms` read it.
+    """
 
     @abc.abstractmethod
-    def check(self, *, max_order: int, form: str) -> None:
-        """Raise `ValueError` if this representation cannot run the given order and form."""
+    def check(self, *, max_order: int, method: AbstractEvolution) -> None:
+        """Raise `ValueError` if this representation cannot run the given order and method.
+
+        **Arguments:** `max_order` ($N_{\\max}$), `method` (the evolution method).
+        """
 
     @abc.abstractmethod
     def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
-        """Bytes of the stored state for `s` active parameters after `num_steps` steps."""
+        """Bytes of the stored state for `s` active parameters after `num_steps` steps.
+
+        **Returns:** the byte count.
+        """
+
+    @abc.abstractmethod
+    def init(self, s: int, max_order: int, num_steps: int, dtype) -> Any:
+        """The lift of $u_0 = 0$ for `s` active parameters.
+
+        **Returns:** the state.
+        """
+
+    @abc.abstractmethod
+    def step(self, method: AbstractEvolution, op, y) -> Any:
+        """One GD step of `method` with the step's `CarlemanOperator` `op`.
+
+        **Returns:** the new state.
+        """
+
+    @abc.abstractmethod
+    def y1(self, y) -> Inexact[Array, " s"]:
+        """The degree-1 block $y_1$ (the estimate of $u$)."""
+
+    @abc.abstractmethod
+    def block_norms(self, y, max_order: int) -> Float[Array, " N1"]:
+        """$\\lVert y_j\\rVert$ for $j = 0..N_{\\max}$ (Frobenius norms)."""
+
+    def dropped(self, y) -> Float[Array, ""]:
+        """Cumulative Frobenius norm of what compression dropped (0: nothing is dropped)."""
+        return jnp.zeros((), self.y1(y).dtype)
 
 
 class DenseState(AbstractCarlemanState):
-    """Dense Carleman blocks $y_j$ of shape `(s,)*j`: any order $N$ and form; $s^N$ memory."""
+    """Dense Carleman blocks $y_j$ of shape `(s,)*j`: any order $N$ and method; $s^N$ memory.
 
-    def check(self, *, max_order: int, form: str) -> None:
+    **Arguments:** none.
+    """
+
+    def check(self, *, max_order: int, method: AbstractEvolution) -> None:
         pass
 
     def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
         return carleman_bytes(s, max_order, itemsize)
+
+    def init(self, s: int, max_order: int, num_steps: int, dtype) -> Blocks:
+        return tuple(
+            jnp.ones((), dtype) if j == 0 else jnp.zeros((s,) * j, dtype)
+            for j in range(max_order + 1)
+        )
+
+    def step(self, method: AbstractEvolution, op, y: Blocks) -> Blocks:
+        return method.step(op, y)
+
+    def y1(self, y: Blocks) -> Inexact[Array, " s"]:
+        return y[1]
+
+    def block_norms(self, y: Blocks, max_order: int) -> Float[Array, " N1"]:
+        return jnp.stack([jnp.linalg.norm(b.reshape(-1)) for b in y])
 
 
 class FactoredState(AbstractCarlemanState):
@@ -114,16 +171,17 @@ class FactoredState(AbstractCarlemanState):
     def compresses(self) -> bool:
         return self.max_rank is not None or self.rtol > 0
 
-    def check(self, *, max_order: int, form: str) -> None:
+    def check(self, *, max_order: int, method: AbstractEvolution) -> None:
         if max_order > 2:
             raise ValueError(
                 f"`state=FactoredState()` supports Carleman orders N <= 2, got max_order = "
                 f"{max_order}; use state='dense' for N = 3, 4 (needs s^N memory)."
             )
-        if form != "discrete":
+        if not isinstance(method, Discrete):
             raise ValueError(
-                f"`state=FactoredState()` runs the 'discrete' form only (its rank grows by 2 "
-                f"per step); form {form!r} triples the rank per step. Use state='dense'."
+                f"`state=FactoredState()` runs the 'discrete' form only (`Discrete()`: its rank "
+                f"grows by 2 per step); form {method.name!r} triples the rank per step. Use "
+                "state='dense'."
             )
 
     def width(self, num_steps: int) -> int:
@@ -134,15 +192,39 @@ class FactoredState(AbstractCarlemanState):
     def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
         return (2 * s * self.width(num_steps) + s) * itemsize
 
-    def init(self, s: int, num_steps: int, dtype) -> FactoredY:
-        """The lift of $u_0 = 0$: $y_1 = 0$, $Y_2 = 0$."""
+    def init(self, s: int, max_order: int, num_steps: int, dtype) -> FactoredY:
+        """The lift of $u_0 = 0$: $y_1 = 0$, $Y_2 = 0$.
+
+        **Arguments:** `s` (active parameters), `max_order` ($\\le 2$), `num_steps` ($T$, sizes
+        the factors), `dtype`.
+
+        **Returns:** a `FactoredY`.
+        """
         r = self.width(num_steps)
         z = jnp.zeros((s, r), dtype)
         zero = jnp.zeros((), dtype)
         return FactoredY(jnp.zeros((s,), dtype), z, z, jnp.zeros((), jnp.int32), zero)
 
-    def step(self, poly: PolynomialMap, order: Int[Array, ""], y: FactoredY) -> FactoredY:
-        """One truncated discrete step at traced order $N \\in \\{1, 2\\}$ (see module docs)."""
+    def y1(self, y: FactoredY) -> Inexact[Array, " s"]:
+        return y.y1
+
+    def dropped(self, y: FactoredY) -> Float[Array, ""]:
+        return y.dropped
+
+    def block_norms(self, y: FactoredY, max_order: int) -> Float[Array, " N1"]:
+        one = jnp.ones((), y.y1.dtype)
+        return jnp.stack([one, jnp.linalg.norm(y.y1), y.y2_norm()])[: max_order + 1]
+
+    def step(self, method: AbstractEvolution, op, y: FactoredY) -> FactoredY:
+        """One truncated `Discrete()` step at the operator's traced order $N \\in \\{1, 2\\}$
+        (see the module docs).
+
+        **Arguments:** `method` (`Discrete()`, checked by `check`), `op` (the step's
+        `CarlemanOperator` or anything with its `poly` and `order`), `y` (the state).
+
+        **Returns:** the new `FactoredY`.
+        """
+        poly, order = op.poly, op.order
         field, eta = poly.field, poly.eta
         r = y.a.shape[1]
         f0 = poly.F0
@@ -191,7 +273,12 @@ STATES = {"dense": DenseState, "factored": FactoredState}
 
 
 def as_state(state) -> AbstractCarlemanState | str:
-    """Resolve a `state=` argument: a state value, or "dense" / "factored" / "auto"."""
+    """Resolve a `state=` argument.
+
+    **Arguments:** `state`: a state value, or "dense" / "factored" / "auto".
+
+    **Returns:** the state value (or "auto", resolved by the window against memory).
+    """
     if isinstance(state, AbstractCarlemanState):
         return state
     if state == "auto":

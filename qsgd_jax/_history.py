@@ -43,7 +43,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
-from ._errors import check_finite, check_int_range, check_memory
+from ._errors import check_finite, check_int_range, check_memory, is_concrete
 from ._taylor import apply, as_operator
 
 Kind = Literal["constant", "stacked", "function"]
@@ -51,6 +51,8 @@ Kind = Literal["constant", "stacked", "function"]
 
 class StepMaps(eqx.Module):
     """The per-step maps $M_1..M_T$ (or generators $A_1..A_T$) in one of three forms.
+
+    **Fields:** `ops`, `fn`, `kind`:
 
     - `kind="constant"`: `ops` is one operator (lineax, dense `(d, d)`, or callable `x -> Mx`).
     - `kind="stacked"`: `ops` is a dense `(T, d, d)` array or a pytree of operators whose leaves
@@ -72,7 +74,12 @@ class StepMaps(eqx.Module):
 
 
 def step_maps(maps, num_steps: int, kind: Kind = "constant") -> StepMaps:
-    """Normalize per-step maps (see `StepMaps`), validating shapes and finiteness."""
+    """Normalize per-step maps (see `StepMaps`), validating shapes and finiteness.
+
+    **Arguments:** `maps` (in the form given by `kind`), `num_steps` ($T$), `kind`.
+
+    **Returns:** a `StepMaps`.
+    """
     if kind == "constant":
         return StepMaps(ops=as_operator(maps, "maps"), fn=None, kind=kind)
     if kind == "stacked":
@@ -165,7 +172,10 @@ class _BlockSystem(eqx.Module):
 
 class HistorySystem(_BlockSystem):
     """$L = I - \\sum_t |t\\rangle\\langle t-1|\\otimes M_t - \\sum_{idle}|t\\rangle\\langle t-1|
-    \\otimes I$, matrix-free. Build with `history_system`."""
+    \\otimes I$, matrix-free. Build with `history_system`.
+
+    **Fields:** `maps` (the `StepMaps`), `num_steps` $T$, `dim` $d$, `num_blocks`, `idle` $p$.
+    """
 
     maps: StepMaps
     num_steps: int = eqx.field(static=True)
@@ -223,6 +233,9 @@ def history_system(
 class TaylorHistorySystem(_BlockSystem):
     """The BCOW expanded system with $K+1$ Taylor blocks per step. Build with
     `taylor_history_system`.
+
+    **Fields:** `generators` (the `StepMaps` of $A_t$), `h`, `num_steps`, `order` $K$, `dim`,
+    `num_blocks`, `idle`.
 
     Block layout: $(i, j)$ at index $i(K+1) + j$ for $i < T$, $j \\le K$; then
     $x_{T,0}, \\dots, x_{T+p,0}$. Rows: $x_{0,0} = b$; $x_{i,j} - (h/j)A_{i+1}x_{i,j-1} = b$;
@@ -294,9 +307,10 @@ def taylor_history_system(
     generators,
     num_steps: int,
     h: Float[ArrayLike, ""],
-    order: int,
+    order: int | None = None,
     idle: int = 0,
     *,
+    method=None,
     kind: Kind = "constant",
     dim: int | None = None,
 ) -> TaylorHistorySystem:
@@ -305,31 +319,55 @@ def taylor_history_system(
     **Arguments:**
 
     - `generators`: $A_t$ (the generator of step $t$; form given by `kind`, see `StepMaps`).
-    - `num_steps`: $T$; each step applies $T_K(hA_t)$.
-    - `h`: the step length $h$ (traced).
-    - `order`: $K \\ge 0$ (static: it fixes the block layout).
+    - `num_steps`: $T$ GD steps; each applies $T_K(hA_t)$ (per segment, see `method`).
+    - `h`: the segment length $h$ (traced; $\\eta / r$ for $r$ segments).
+    - `order`: $K \\ge 0$ (static: it fixes the block layout); or give `method`.
     - `idle`: $p$ idle copies of $x_{T,0}$ (default 0, unpadded as in the article; BCOW pad).
+    - `method`: a `TruncatedTaylor(K, segments)` with a concrete $K$: its $K$, and its $r$
+      segments per GD step (the system then has $Tr$ Taylor steps, step $t$'s generator on
+      each of its segments).
+    - `kind`, `dim`: as `history_system`.
 
-    **Returns:** a `TaylorHistorySystem` with $T(K+1) + p + 1$ blocks.
+    **Returns:** a `TaylorHistorySystem` with $T r (K+1) + p + 1$ blocks.
     """
     check_int_range("num_steps", num_steps, 0)
     check_int_range("idle", idle, 0)
+    segments = 1
+    if method is not None:
+        if order is not None:
+            raise ValueError("pass the Taylor order as `order` or as `method`, not both.")
+        if not is_concrete(method.K):
+            raise ValueError("`method.K` must be concrete: it fixes the block layout.")
+        order, segments = int(method.K), method.segments
     if not isinstance(order, int | np.integer) or order < 0:
         raise ValueError(
             f"`order` K must be a Python int >= 0 (it fixes the layout), got {order!r}."
         )
     d = _infer_dim(generators, dim)
     sm = step_maps(generators, num_steps, kind)
+    if segments > 1 and kind == "stacked":  # Taylor step i runs on GD step ceil(i / r)
+        ops = jax.tree_util.tree_map(lambda x: jnp.repeat(x, segments, axis=0), sm.ops)
+        sm = StepMaps(ops=ops, fn=None, kind=kind)
+    elif segments > 1 and kind == "function":
+        sm = StepMaps(ops=None, fn=_per_segment(sm.fn, segments), kind=kind)
     check_finite("h", h)
+    steps = num_steps * segments
     return TaylorHistorySystem(
         dim=d,
-        num_blocks=num_steps * (order + 1) + idle + 1,
+        num_blocks=steps * (order + 1) + idle + 1,
         idle=idle,
         generators=sm,
         h=jnp.asarray(h),
-        num_steps=num_steps,
+        num_steps=steps,
         order=int(order),
     )
+
+
+def _per_segment(fn, segments: int):
+    def step(t, x):
+        return fn((t - 1) // segments + 1, x)
+
+    return step
 
 
 def _clog2(x: int) -> int:

@@ -48,7 +48,9 @@ from ._window import WindowConfig, quantum_window, window_index
 
 
 class QuantumWindowState(NamedTuple):
-    """State: `count` (calls into the current window), `start` (parameters at its start),
+    """The transform's state.
+
+    **Fields:** `count` (calls into the current window), `start` (parameters at its start),
     `buffer` (its batches, leading axis $T_q$), `eta` (the learning rate at its start), `key`,
     `windows` (windows run) and `diverged_step` (of the last diverged window, $-1$ if none)."""
 
@@ -128,7 +130,7 @@ def quantum_window_optimizer(
         def run(_):
             k = jax.random.fold_in(state.key, state.windows)
             cfg = eqx.tree_at(lambda c: c.eta, config, eta)
-            p_hat, rep = quantum_window(value_fn, start, mask, buffer, cfg, k)
+            p_hat, rep = quantum_window(value_fn, start, mask, buffer, cfg, k, throw=False)
             ok = rep.diverged_step < 0
             delta = jax.tree_util.tree_map(
                 lambda a, p: jnp.where(ok, a - p, jnp.zeros_like(p)), p_hat, params

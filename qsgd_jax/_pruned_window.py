@@ -21,7 +21,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
+from ._carleman import CarlemanOperator
 from ._errors import check_int_range, is_concrete
+from ._evolution import Discrete
 from ._factored import FactoredState
 from ._field import AbstractField
 from ._loss_model import ActiveSet, LossField
@@ -125,14 +127,16 @@ def pruned_window_error(
         y, u_gd, u_poly = carry
         batch = jax.tree_util.tree_map(lambda x: x[t], batches)
         field = _KeptField(LossField(loss_fn, active, batch, 2), keep)
-        y = state.step(PolynomialMap(field, eta), order, y)
+        y = state.step(
+            Discrete(), CarlemanOperator(PolynomialMap(field, eta), order, 2, Discrete()), y
+        )
         grad = jax.grad(lambda u: loss_fn(active.embed(u), batch))(u_gd)
         u_gd = u_gd - eta * keep * grad
         u_poly = u_poly + eta * field(u_poly)
         norms = (jnp.linalg.norm(y.y1 - u_gd), jnp.linalg.norm(y.y1 - u_poly))
         return (y, u_gd, u_poly), norms + (jnp.linalg.norm(u_gd),)
 
-    y0 = state.init(flat.shape[0], steps, dtype)
+    y0 = state.init(flat.shape[0], 2, steps, dtype)
     zero = jnp.zeros_like(flat)
     (y, *_), (err, carl, scale) = jax.lax.scan(body, (y0, zero, zero), jnp.arange(steps))
     scale = jnp.where(scale == 0, 1.0, scale)

@@ -1,6 +1,16 @@
-"""Status codes carried by result objects, with the sentence a user should read."""
+"""The one result enum of the library, and `throw=` implemented once for every result object.
+
+Every result object (`Trajectory`, `CarlemanError`, `ErrorBudget`, `WindowReport`) derives from
+`AbstractResult`: it carries a `status` (a `RESULTS` member) and the first failed step. A call
+with `throw=True` goes through `apply_throw`: eagerly it raises `NonFiniteError` naming the
+step; under `jit`/`vmap`/`grad` it threads `eqx.error_if` on the outputs, so the same call
+raises at run time, as lineax's `linear_solve(..., throw=True)` does. With `throw=False` the
+result is returned and the caller reads `status`.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -11,63 +21,124 @@ from ._errors import is_concrete
 
 
 class RESULTS(eqx.Enumeration):
-    """Outcome of a run. `RESULTS[r]` gives the message of a concrete status `r`."""
+    """Outcome of a run, carried as `status` by every result object.
 
-    successful = "The run completed with finite values."
+    **Members:** `successful`, `nonfinite` (a NaN or inf), `non_dissipative` (a window's
+    Carleman state blew up), `error_growth` (a window drifted from exact GD). `RESULTS[r]`
+    gives the message of a concrete status `r`.
+    """
+
+    successful = (
+        "The window stayed bounded: the run completed with finite values (and a quantum window "
+        "stayed close to exact GD), so its output is a result."
+    )
     nonfinite = (
         "The run produced non-finite values (NaN or inf): the dynamics diverged. This happens "
         "when the map is not dissipative (eta * lambda outside (0, 2) for some Hessian "
         "eigenvalue) or the truncated Carleman system is unstable; lower the learning rate, the "
         "window length or the Carleman order, and check `dissipation(...)`."
     )
+    non_dissipative = (
+        "The window is not dissipative: the norm of the Carleman state blew up (non-finite, or "
+        "above `divergence_factor` x max(||theta_bar||, 1)); its output is NaN, not a result. "
+        "Lower the learning rate (dissipation needs 0 < eta*lambda < 2 for every Hessian "
+        "eigenvalue of the active set) or shorten the window."
+    )
+    error_growth = (
+        "The window diverged from exact GD: its error ||y1(t) - u_GD(t)|| grew above "
+        "`max_relative_error` x ||u_GD(t)||, so the simulated quantum run no longer follows the "
+        "training dynamics (typically rho(F1) > 1: some eta*lambda outside (0, 2)); its output "
+        "is NaN, not a result. Lower the learning rate or shorten the window."
+    )
 
 
 class NonFiniteError(RuntimeError):
-    """A run produced NaN or inf values (raised by `raise_if_failed` with the first step)."""
+    """A run failed (NaN, inf or divergence); raised by `raise_if_failed` with the first step.
+
+    **Arguments:** the message.
+    """
+
+
+class AbstractResult(eqx.Module):
+    """A result object carrying a `RESULTS` status and the first failed step.
+
+    **Fields:** `status` (declared by each subclass).
+
+    Subclasses declare a `status: RESULTS` field (not declared here, so that it keeps its
+    place among the subclass's fields), name the run in `what` and return the failed step (-1
+    where the run is fine) from `failed_step`.
+    """
+
+    what: ClassVar[str] = "The run"
+
+    def failed_step(self) -> Int[Array, "..."]:
+        """The first failed step $t$ of each (batched) run, -1 where it succeeded."""
+        return self.nonfinite_step
+
+    def _headline(self, failed: int, total: int, step: int) -> str:
+        where = f" The first non-finite value is at step t = {step}." if step >= 0 else ""
+        return f"{self.what} failed in {failed} of {total} runs.{where}"
+
+    def raise_if_failed(self):
+        """Raise `NonFiniteError` (a `RuntimeError`) with the message and step of the first
+        failed run of a (batched) concrete result.
+
+        **Returns:** `self` when every run succeeded.
+        """
+        codes = np.ravel(np.asarray(self.status._value))
+        failed = codes != RESULTS.successful._value
+        if failed.any():
+            message = RESULTS._index_to_message[int(codes[failed][0])]
+            steps = np.ravel(np.broadcast_to(np.asarray(self.failed_step()), codes.shape))
+            head = self._headline(int(failed.sum()), codes.size, int(steps[failed][0]))
+            raise NonFiniteError(f"{head} {message}")
+        return self
+
+
+def apply_throw(result: AbstractResult, throw: bool, extra=None):
+    """Apply a `throw=` flag to a result, the same way eagerly and under transformations.
+
+    **Arguments:**
+
+    - `result`: the result object.
+    - `throw`: whether a failed run raises.
+    - `extra`: optional outputs returned beside the result (e.g. the window's parameters); a
+      traced check is threaded on them too, so using only them still checks.
+
+    **Returns:** `result` (or `(result, extra)` when `extra` is given), unchanged when
+    `throw=False`. A concrete failed result raises `NonFiniteError` naming the step; a traced
+    one raises at run time (`eqx.error_if` with the status's message).
+    """
+    out = result if extra is None else (result, extra)
+    if not throw:
+        return out
+    if is_concrete(result.status._value):
+        result.raise_if_failed()
+        return out
+    failed = jnp.any(result.status._value != RESULTS.successful._value)
+    return result.status.error_if(out, failed)
 
 
 def finite_status(*arrays) -> RESULTS:
-    """`RESULTS.successful` if every array is finite, else `RESULTS.nonfinite` (traceable)."""
+    """`RESULTS.successful` if every array is finite, else `RESULTS.nonfinite` (traceable).
+
+    **Arguments:** `*arrays`: the arrays to check.
+
+    **Returns:** a `RESULTS` member.
+    """
     ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
     return RESULTS.where(ok, RESULTS.successful, RESULTS.nonfinite)
 
 
 def first_nonfinite_step(*arrays) -> Int[Array, ""]:
-    """The first index along axis 0 (the step $t$) where any array has a NaN or inf; -1 if none.
+    """The first index along axis 0 (the step $t$) where any array has a NaN or inf.
 
-    Every array has the steps on its leading axis (the same length); traceable, so jitted and
-    vmapped runs carry the step alongside their `RESULTS` status.
+    **Arguments:** `*arrays`: arrays with the steps on their leading axis (the same length).
+
+    **Returns:** the step, -1 if every entry is finite (traceable, so jitted and vmapped runs
+    carry it alongside their `RESULTS` status).
     """
     bad = jnp.stack(
         [jnp.any(~jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1) for a in arrays]
     ).any(axis=0)
     return jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32)
-
-
-def raise_if_failed(status: RESULTS, what: str, step=None) -> None:
-    """Raise `NonFiniteError` (a `RuntimeError`) with the message of the first failed entry of a
-    (batched) status.
-
-    `step` (same batch shape as `status`, -1 where finite) is the first non-finite step of each
-    run, from `first_nonfinite_step`; the message names the first failed run's step.
-    """
-    codes = np.ravel(np.asarray(status._value))
-    failed = codes != RESULTS.successful._value
-    if failed.any():
-        first = int(codes[failed][0])
-        message = RESULTS[RESULTS.nonfinite] if first == RESULTS.nonfinite._value else ""
-        where = ""
-        if step is not None:
-            steps = np.ravel(np.broadcast_to(np.asarray(step), np.shape(codes)))
-            if steps[failed][0] >= 0:
-                where = f" The first non-finite value is at step t = {int(steps[failed][0])}."
-        raise NonFiniteError(
-            f"{what} failed in {int(failed.sum())} of {codes.size} runs.{where} {message}"
-        )
-
-
-def throw_if_failed(result, *, throw: bool) -> None:
-    """Raise (`result.raise_if_failed()`) for a concrete result when `throw`; a traced result
-    (under `jit`/`vmap`) is returned as is and carries its status, the caller checks it."""
-    if throw and is_concrete(result.status._value):
-        result.raise_if_failed()

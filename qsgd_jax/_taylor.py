@@ -43,6 +43,10 @@ def as_operator(op: Operator, name: str = "generator") -> lx.AbstractLinearOpera
 
     lineax operators and callables pass through unchanged. Raises for non-square or non-2-D
     arrays and for non-finite concrete entries.
+
+    **Arguments:** `op` (the generator), `name` (its name in error messages).
+
+    **Returns:** a lineax operator or the callable.
     """
     if isinstance(op, lx.AbstractLinearOperator):
         check_finite(name, op)
@@ -60,12 +64,22 @@ def as_operator(op: Operator, name: str = "generator") -> lx.AbstractLinearOpera
 
 
 def apply(op, v: Inexact[Array, " d"]) -> Inexact[Array, " d"]:
-    """$A v$ for a normalized operator (see `as_operator`)."""
+    """$A v$ for a normalized operator (see `as_operator`).
+
+    **Arguments:** `op` (lineax operator or callable), `v` (the vector).
+
+    **Returns:** $A v$.
+    """
     return op.mv(v) if isinstance(op, lx.AbstractLinearOperator) else op(v)
 
 
 def dense_matrix(op: Operator, dim: int, dtype=None) -> Inexact[Array, "d d"]:
-    """Materialize an operator as a dense matrix (columns $A e_i$); small sizes only."""
+    """Materialize an operator as a dense matrix (columns $A e_i$); small sizes only.
+
+    **Arguments:** `op` (the generator), `dim` ($d$), `dtype` (of the basis vectors).
+
+    **Returns:** the `(d, d)` matrix.
+    """
     op = as_operator(op)
     if isinstance(op, lx.AbstractLinearOperator):
         return op.as_matrix()
@@ -79,6 +93,11 @@ def operator_norm_estimate(
     """A lower estimate of $\\|A\\|_2$ by power iteration on $A^\\top A$ (concrete operators).
 
     Power iteration never overshoots, so `alpha < estimate` proves $\\alpha < \\|A\\|$.
+
+    **Arguments:** `op` (the generator), `dim` ($d$), `dtype`, `num_iters` (iterations),
+    `seed` (of the start vector).
+
+    **Returns:** the estimate as a Python float.
     """
     op = as_operator(op)
     dtype = jnp.result_type(float) if dtype is None else dtype
@@ -139,23 +158,40 @@ def block_encoding_normalization(
 def taylor_coefficients(
     x: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
 ) -> Float[Array, " terms"]:
-    """$c_k = x^k/k!$ for $k = 0..$`max_terms`, zero for $k > K$ (`order`, may be traced)."""
+    """$c_k = x^k/k!$ for $k = 0..$`max_terms`, zero for $k > K$ (`order`, may be traced).
+
+    **Arguments:** `x`, `order` ($K$), `max_terms` (static).
+
+    **Returns:** the `max_terms + 1` coefficients.
+    """
     x = jnp.asarray(x)
     k = jnp.arange(max_terms + 1)
     logs = jnp.cumsum(jnp.concatenate([jnp.zeros(1, x.dtype), jnp.log(k[1:].astype(x.dtype))]))
     powers = x ** k.astype(x.dtype)
-    return jnp.where(k <= order, powers / jnp.exp(logs), jnp.zeros((), x.dtype))
+    return jnp.where(
+        k <= jnp.asarray(order).astype(k.dtype), powers / jnp.exp(logs), jnp.zeros((), x.dtype)
+    )
 
 
 def lcu_coefficient_sum(
     h: Float[ArrayLike, ""], alpha: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
 ) -> Float[Array, ""]:
-    """$s_K = \\sum_{k=0}^{K} (h\\alpha)^k/k!$, the LCU coefficient sum of $T_K(hA)$."""
+    """$s_K = \\sum_{k=0}^{K} (h\\alpha)^k/k!$, the LCU coefficient sum of $T_K(hA)$.
+
+    **Arguments:** `h`, `alpha`, `order` ($K$), `max_terms` (static).
+
+    **Returns:** $s_K$.
+    """
     return jnp.sum(taylor_coefficients(jnp.asarray(h) * jnp.asarray(alpha), order, max_terms))
 
 
 def taylor_error_bound(h_norm: Float[ArrayLike, ""], order: Int[ArrayLike, ""]) -> Float[Array, ""]:
-    """A-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\, e^{h\\|A\\|}$ on $\\|T_K(hA) - e^{hA}\\|$."""
+    """A-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\, e^{h\\|A\\|}$ on $\\|T_K(hA) - e^{hA}\\|$.
+
+    **Arguments:** `h_norm` ($h\\|A\\|$), `order` ($K$).
+
+    **Returns:** the bound.
+    """
     x = jnp.asarray(h_norm)
     kp1 = jnp.asarray(order).astype(x.dtype) + jnp.ones((), x.dtype)
     return jnp.exp(kp1 * jnp.log(x) - jax.scipy.special.gammaln(kp1 + 1) + x)
@@ -166,6 +202,10 @@ def required_order(h_norm: float, tol: float, max_terms: int) -> int:
 
     Raises `ValueError` when no such $K$ exists, or when rounding alone (relative error about
     $\\epsilon_{mach}\\, e^{2h\\|A\\|}$ from cancellation) would exceed `tol`.
+
+    **Arguments:** `h_norm` ($h\\|A\\|$), `tol`, `max_terms`.
+
+    **Returns:** $K$.
     """
     check_positive("h_norm", h_norm, strict=False)
     check_positive("tol", tol)
@@ -238,7 +278,7 @@ def _taylor_apply(op, y, h, order, max_terms: int):
     def body(carry, k):
         term, acc = carry
         term = apply(op, term) * (h / k.astype(y.dtype))
-        acc = acc + jnp.where(k <= order, term, jnp.zeros_like(term))
+        acc = acc + jnp.where(k <= order.astype(k.dtype), term, jnp.zeros_like(term))
         return (term, acc), None
 
     if max_terms == 0:
@@ -254,7 +294,12 @@ _taylor_apply_jit = eqx.filter_jit(_taylor_apply)
 def taylor_matrix(
     A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
 ) -> Inexact[Array, "d d"]:
-    """Dense $T_K(hA)$ (Horner: $I + hA(I + \\tfrac{hA}{2}(I + \\dots))$); small sizes only."""
+    """Dense $T_K(hA)$ (Horner: $I + hA(I + \\tfrac{hA}{2}(I + \\dots))$); small sizes only.
+
+    **Arguments:** `A` (dense), `h`, `order` ($K$, static).
+
+    **Returns:** the matrix.
+    """
     A = jnp.asarray(A)
     hA = jnp.asarray(h).astype(A.dtype) * A
     eye = jnp.eye(A.shape[0], dtype=A.dtype)
@@ -268,176 +313,12 @@ def taylor_matrix(
 def taylor_truncation_error(
     A: Inexact[Array, "d d"], h: Float[ArrayLike, ""], order: int
 ) -> Float[Array, ""]:
-    """$\\|T_K(hA) - e^{hA}\\|_2$ against `jax.scipy.linalg.expm` (dense, small sizes)."""
+    """$\\|T_K(hA) - e^{hA}\\|_2$ against `jax.scipy.linalg.expm` (dense, small sizes).
+
+    **Arguments:** `A` (dense), `h`, `order` ($K$, static).
+
+    **Returns:** the spectral norm of the difference.
+    """
     A = jnp.asarray(A)
     hA = jnp.asarray(h).astype(A.dtype) * A
     return jnp.linalg.norm(taylor_matrix(A, h, order) - jax.scipy.linalg.expm(hA), ord=2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Evolution over GD steps with the per-segment LCU report
-
-
-class LCUReport(eqx.Module):
-    """Per-segment LCU figures of a truncated-Taylor evolution.
-
-    - `alpha`: block-encoding normalization $\\alpha$.
-    - `h`: segment length $h = \\tau / r$.
-    - `order`: Taylor order $K$.
-    - `coefficient_sum`: $s_K = \\sum_{k\\le K}(h\\alpha)^k/k!$.
-    - `success_probability`: $\\|T_K(hA)y\\|^2/(s_K^2\\|y\\|^2)$ per step and segment, shape
-      `(num_steps, segments)`.
-    - `error_bound`: a-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\,e^{h\\|A\\|}$ per segment, with
-      $\\|A\\|$ bounded by $\\alpha$.
-    - `truncation_error`: $\\|T_K(hA) - e^{hA}\\|_2$ per segment from `expm` (NaN when the
-      generator was not dense or `exact_error=False`).
-    """
-
-    alpha: Float[Array, ""]
-    h: Float[Array, ""]
-    order: Int[Array, ""]
-    coefficient_sum: Float[Array, ""]
-    success_probability: Float[Array, "steps segments"]
-    error_bound: Float[Array, ""]
-    truncation_error: Float[Array, ""]
-
-    @property
-    def total_success_probability(self) -> Float[Array, ""]:
-        """Probability that every segment succeeds without amplification (their product)."""
-        return jnp.prod(self.success_probability)
-
-
-class TaylorEvolution(eqx.Module):
-    """Result of `taylor_evolve`: the trajectory and the LCU report.
-
-    - `ys`: states after each GD step, shape `(num_steps + 1, d)` (row 0 is $y(0)$).
-    - `report`: the `LCUReport`.
-    """
-
-    ys: Inexact[Array, "steps1 d"]
-    report: LCUReport
-
-
-def taylor_evolve(
-    A: Operator,
-    y0: Inexact[Array, " d"],
-    *,
-    tau: Float[ArrayLike, ""],
-    num_steps: int,
-    order: Int[ArrayLike, ""],
-    segments: int = 1,
-    max_terms: int | None = None,
-    alpha: Float[ArrayLike, ""] | None = None,
-    alpha_method: Literal["norm", "sparsity"] = "norm",
-    tol: float | None = None,
-    exact_error: bool = True,
-) -> TaylorEvolution:
-    """Evolve $y(0)$ by $y \\mapsto T_K(hA)^r y$ per GD step ("flow" form, truncated Taylor).
-
-    **Arguments:**
-
-    - `A`: generator on flat vectors (dense matrix, lineax operator, or callable matvec).
-    - `y0`: initial state $Y(0)$, shape `(d,)`; its dtype is kept.
-    - `tau`: time per GD step (the learning rate $\\eta$ for gradient flow), traced.
-    - `num_steps`: number of GD steps $T$ (static).
-    - `order`: Taylor order $K \\ge 0$ (traced; masked against `max_terms`).
-    - `segments`: segments $r$ per step, $h = \\tau/r$ (static).
-    - `max_terms`: static number of series terms evaluated (default: `order`, which must then be
-      concrete). Sweeps over $K$ with one `max_terms` compile once.
-    - `alpha`: block-encoding normalization; default from `alpha_method` (needs a dense or
-      lineax generator). Must be $\\ge \\|A\\|$; a concrete `alpha` is checked against a power-
-      iteration lower estimate of $\\|A\\|$.
-    - `alpha_method`: `"norm"` or `"sparsity"`, see `block_encoding_normalization`.
-    - `tol`: optional requested per-segment accuracy; if given (and values are concrete), the
-      call refuses when $K \\le$ `max_terms` cannot reach it by the a-priori bound.
-    - `exact_error`: compute $\\|T_K(hA) - e^{hA}\\|_2$ with `expm` (dense generators only).
-
-    **Returns:** a `TaylorEvolution`.
-    """
-    op = as_operator(A)
-    y0 = jnp.asarray(y0)
-    if y0.ndim != 1:
-        raise ValueError(f"`y0` must be a flat vector of shape (d,), got shape {y0.shape}.")
-    check_finite("y0", y0)
-    check_int_range("num_steps", num_steps, 0)
-    check_int_range("segments", segments, 1)
-    if is_concrete(order) and np.asarray(order) < 0:
-        raise ValueError(f"`order` K must be >= 0, got {order!r}.")
-    if max_terms is None:
-        if not is_concrete(order):
-            raise ValueError("`max_terms` is required when `order` is traced.")
-        max_terms = int(order)
-    check_int_range("max_terms", max_terms, 0)
-    check_int_range("order", order, 0, max_terms)
-    check_positive("tau", tau, strict=False)
-    d = y0.shape[0]
-    dense = isinstance(op, lx.MatrixLinearOperator)
-    if alpha is None:
-        if isinstance(op, lx.AbstractLinearOperator):
-            alpha = block_encoding_normalization(op, alpha_method)
-        else:
-            raise ValueError(
-                "`alpha` is required for a callable generator (a norm bound, or "
-                "`block_encoding_normalization(A, dim=...)`)."
-            )
-    alpha = jnp.asarray(alpha).astype(y0.dtype)
-    if is_concrete((alpha, op, tau)):
-        check_positive("alpha", alpha, strict=False)
-        norm_lo = operator_norm_estimate(op, d, y0.dtype) if d > 0 else 0.0
-        if float(alpha) < norm_lo * (1 - 1e-6):
-            raise ValueError(
-                f"`alpha` = {float(alpha):.6g} is below ‖A‖ >= {norm_lo:.6g}: a block encoding "
-                "needs alpha >= ‖A‖. Use block_encoding_normalization(A) or a valid norm bound."
-            )
-        _check_series(float(tau) / segments * float(alpha), order, max_terms, tol, y0.dtype)
-    return _evolve(
-        op,
-        y0,
-        jnp.asarray(tau).astype(y0.dtype),
-        jnp.asarray(order),
-        alpha,
-        num_steps=num_steps,
-        segments=segments,
-        max_terms=max_terms,
-        exact_error=exact_error and dense,
-    )
-
-
-@eqx.filter_jit
-def _evolve(op, y0, tau, order, alpha, *, num_steps, segments, max_terms, exact_error):
-    dt = y0.dtype
-    h = tau / jnp.asarray(segments, dt)
-    s_K = lcu_coefficient_sum(h, alpha, order, max_terms)
-
-    def segment(y, _):
-        z = _taylor_apply(op, y, h, order, max_terms)
-        prob = jnp.sum(jnp.abs(z) ** 2) / (s_K**2 * jnp.sum(jnp.abs(y) ** 2))
-        return z, prob
-
-    def step(y, _):
-        y, probs = jax.lax.scan(segment, y, None, length=segments)
-        return y, (y, probs)
-
-    _, (ys, probs) = jax.lax.scan(step, y0, None, length=num_steps)
-    ys = jnp.concatenate([y0[None], ys], axis=0)
-    if exact_error:
-        M = op.as_matrix()
-        terms = taylor_coefficients(jnp.ones((), dt), order, max_terms)
-        hA = h * M
-        acc, power = jnp.zeros_like(M), jnp.eye(M.shape[0], dtype=dt)
-        for k in range(max_terms + 1):
-            acc = acc + terms[k] * power
-            power = hA @ power
-        err = jnp.linalg.norm(acc - jax.scipy.linalg.expm(hA), ord=2)
-    else:
-        err = jnp.asarray(jnp.nan, dt)
-    report = LCUReport(
-        alpha=alpha,
-        h=h,
-        order=order,
-        coefficient_sum=s_K,
-        success_probability=probs.reshape(num_steps, segments),
-        error_bound=taylor_error_bound(h * alpha, order),
-        truncation_error=err,
-    )
-    return TaylorEvolution(ys=ys, report=report)

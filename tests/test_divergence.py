@@ -25,9 +25,17 @@ def test_huge_learning_rate_is_flagged_with_its_step(pruned_mlp):
     with pytest.raises(RuntimeError, match=r"diverged at step [123] of 3"):
         qj.quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(0))
     # Under jit the same window is reported, not raised, and its output is NaN.
-    run = jax.jit(lambda e: qj.quantum_window(model.loss_fn, params, mask, batches,
-                                              qj.WindowConfig(e, 3, history=False),
-                                              jax.random.key(0)))  # fmt: skip
+    run = jax.jit(
+        lambda e: qj.quantum_window(
+            model.loss_fn,
+            params,
+            mask,
+            batches,
+            qj.WindowConfig(e, 3, history=False),
+            jax.random.key(0),
+            throw=False,
+        )
+    )
     p_hat, rep = run(50.0)
     assert int(rep.diverged_step) >= 1
     assert float(rep.dissipation.spectral_radius) > 1
@@ -39,7 +47,7 @@ def test_huge_learning_rate_is_flagged_with_its_step(pruned_mlp):
     assert float(rep.total_error[t]) > float(rep.gd_norm[t])
     # A small learning rate is not flagged.
     _, ok = run(0.05)
-    assert int(ok.diverged_step) == -1 and qj.WindowStatus[ok.status].startswith("The window")
+    assert int(ok.diverged_step) == -1 and qj.RESULTS[ok.status].startswith("The window")
 
 
 def test_error_growth_threshold_is_an_argument(pruned_mlp):
@@ -56,11 +64,17 @@ def test_error_growth_threshold_is_an_argument(pruned_mlp):
 
 def test_hybrid_fallback_is_warned_and_recorded(pruned_mlp):
     data, model, params, _, _ = pruned_mlp
-    cfg = qj.HybridConfig(window=qj.WindowConfig(50.0, 3, history=False), pretrain_steps=2,
-                          sparse_steps=4, num_windows=1, batch_size=32)  # fmt: skip
+    cfg = qj.HybridConfig(
+        window=qj.WindowConfig(50.0, 3, history=False),
+        pretrain_steps=2,
+        sparse_steps=4,
+        num_windows=1,
+        batch_size=32,
+    )
     with pytest.warns(RuntimeWarning, match="replaced by 3 classical SGD steps"):
-        res = qj.hybrid_run(model.loss_fn, params, data.x_train, data.y_train, cfg,
-                            jax.random.key(0))  # fmt: skip
+        res = qj.hybrid_run(
+            model.loss_fn, params, data.x_train, data.y_train, cfg, jax.random.key(0)
+        )
     assert len(res.fallbacks) == 1 and res.fallbacks[0]["start"] == 0
     assert "diverged at step" in res.fallbacks[0]["error"]
     assert res.summary()["fallbacks"][0]["instead"] == "3 classical SGD steps"
@@ -71,8 +85,11 @@ def test_hybrid_fallback_is_warned_and_recorded(pruned_mlp):
 def test_diverged_window_with_sampled_readout_is_reported_under_jit(pruned_mlp, readout):
     _, model, params, mask, batches = pruned_mlp
     cfg = qj.WindowConfig(50.0, 3, history=False, readout=readout, shots=1000)
-    run = jax.jit(lambda: qj.quantum_window(model.loss_fn, params, mask, batches, cfg,
-                                            jax.random.key(0)))  # fmt: skip
+    run = jax.jit(
+        lambda: qj.quantum_window(
+            model.loss_fn, params, mask, batches, cfg, jax.random.key(0), throw=False
+        )
+    )
     p_hat, rep = run()
     assert int(rep.diverged_step) >= 1
     assert np.all(

@@ -23,8 +23,9 @@ def _numpy_window(F0, F1, F2, steps):
 
 
 def _run_state(state, poly, order, steps):
-    y = state.init(poly.n, steps, poly.dtype)
-    step = jax.jit(lambda y: state.step(poly, jnp.asarray(order, jnp.int32), y))
+    y = state.init(poly.n, 2, steps, poly.dtype)
+    op = qj.carleman(poly, order, max_order=2)
+    step = jax.jit(lambda y: state.step(qj.Discrete(), op, y))
     for _ in range(steps):
         y = step(y)
     return y
@@ -89,8 +90,16 @@ def test_cubic_loss_window_factored_equals_dense_and_oracle():
         ref, _ = _numpy_window(F0, F1, F2 if N == 2 else np.zeros_like(F2), T)
         reps = {}
         for state in ("dense", "factored"):
-            cfg = qj.WindowConfig(eta, T, degree=2, order=N, max_order=2, state=state,
-                                  batching="full", keep_trajectory=True)  # fmt: skip
+            cfg = qj.WindowConfig(
+                eta,
+                T,
+                degree=2,
+                order=N,
+                max_order=2,
+                state=state,
+                batching="full",
+                keep_trajectory=True,
+            )
             _, reps[state] = qj.quantum_window(
                 loss, theta, mask, jnp.zeros(1), cfg, jax.random.key(0)
             )
@@ -124,8 +133,16 @@ def test_mlp_sgd_window_factored_equals_dense(mlp):
     for N in (1, 2):
         outs = {}
         for state in ("dense", "factored"):
-            cfg = qj.WindowConfig(0.4, 5, degree=2, order=N, max_order=2, state=state,
-                                  keep_trajectory=True, history=False)  # fmt: skip
+            cfg = qj.WindowConfig(
+                0.4,
+                5,
+                degree=2,
+                order=N,
+                max_order=2,
+                state=state,
+                keep_trajectory=True,
+                history=False,
+            )
             outs[state] = qj.quantum_window(
                 model.loss_fn, params, mask, batches, cfg, jax.random.key(3)
             )
@@ -145,8 +162,16 @@ def test_factored_window_under_jit_vmap_and_grad(mlp):
     key = jax.random.key(4)
 
     def run(eta, state):
-        cfg = qj.WindowConfig(eta, 4, degree=2, order=2, state=state, readout="gaussian",
-                              shots=10**4, diagnostics=False)  # fmt: skip
+        cfg = qj.WindowConfig(
+            eta,
+            4,
+            degree=2,
+            order=2,
+            state=state,
+            readout="gaussian",
+            shots=10**4,
+            diagnostics=False,
+        )
         p, _ = qj.quantum_window(model.loss_fn, params, mask, batches, cfg, key)
         return jax.flatten_util.ravel_pytree(p)[0]
 
@@ -171,8 +196,9 @@ def test_auto_state_picks_by_memory(mlp):
     assert rep.state == "dense"
     s = rep.active_size
     limit = 2 * s**3 * 8  # below the dense Taylor models of 3 steps, above the factors
-    cfg = qj.WindowConfig(0.4, 3, degree=2, order=2, state="auto", history=False,
-                          memory_limit=limit)  # fmt: skip
+    cfg = qj.WindowConfig(
+        0.4, 3, degree=2, order=2, state="auto", history=False, memory_limit=limit
+    )
     _, rep2 = qj.quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(0))
     assert rep2.state == "factored" and rep2.state_bytes < rep2.dense_state_bytes
     np.testing.assert_allclose(
@@ -192,8 +218,9 @@ def test_order2_window_at_model_scale():
     batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 6)
     errs = {}
     for N in (1, 2):  # traced order: one compile for both
-        cfg = qj.WindowConfig(jnp.float32(0.5), 6, degree=2, order=N, max_order=2,
-                              state="factored", history=False)  # fmt: skip
+        cfg = qj.WindowConfig(
+            jnp.float32(0.5), 6, degree=2, order=N, max_order=2, state="factored", history=False
+        )
         _, rep = qj.quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(2))
         assert rep.active_size**2 > 1e7 and rep.state_bytes < 1e-3 * rep.dense_state_bytes
         errs[N] = np.asarray(rep.carleman_error)
@@ -214,8 +241,9 @@ def test_factored_bad_input():
     with pytest.raises(ValueError, match="`state` must be"):
         qj.WindowConfig(0.1, 3, state="sparse")
     loss = qj.random_cubic_loss(7, n=5)
-    cfg = qj.WindowConfig(0.1, 4, degree=2, order=2, state="factored", batching="full",
-                          memory_limit=100)  # fmt: skip
+    cfg = qj.WindowConfig(
+        0.1, 4, degree=2, order=2, state="factored", batching="full", memory_limit=100
+    )
     with pytest.raises(qj.MemoryLimitError, match="factored order-2 Carleman state"):
         qj.quantum_window(
             loss, jnp.zeros(5), jnp.ones(5, bool), jnp.zeros(1), cfg, jax.random.key(0)

@@ -29,12 +29,17 @@ def test_equals_quantum_window_on_the_same_pruned_model(setup):
     for N in (1, 2):
         got = qj.pruned_window_error(
             {"eta": eta, "sparsity": sparsity, "order": N},
-            loss_fn=model.loss_fn, params=params, batches=batches, steps=4,
-        )  # fmt: skip
-        cfg = qj.WindowConfig(eta, 4, degree=2, order=N, max_order=2, state="factored",
-                              history=False)  # fmt: skip
-        _, rep = qj.quantum_window(model.loss_fn, qj.apply_mask(params, mask), mask, batches,
-                                   cfg, jax.random.key(0))  # fmt: skip
+            loss_fn=model.loss_fn,
+            params=params,
+            batches=batches,
+            steps=4,
+        )
+        cfg = qj.WindowConfig(
+            eta, 4, degree=2, order=N, max_order=2, state="factored", history=False
+        )
+        _, rep = qj.quantum_window(
+            model.loss_fn, qj.apply_mask(params, mask), mask, batches, cfg, jax.random.key(0)
+        )
         rel = np.asarray(rep.total_error[1:]) / np.asarray(rep.gd_norm[1:])
         assert float(got["final_error"]) == pytest.approx(rel[-1], rel=1e-8)
         assert float(got["max_error"]) == pytest.approx(rel.max(), rel=1e-8)
@@ -45,8 +50,9 @@ def test_equals_quantum_window_on_the_same_pruned_model(setup):
 
 def test_sweep_over_eta_sparsity_order(setup):
     model, params, batches = setup
-    target = functools.partial(qj.pruned_window_error, loss_fn=model.loss_fn, params=params,
-                               batches=batches, steps=3)  # fmt: skip
+    target = functools.partial(
+        qj.pruned_window_error, loss_fn=model.loss_fn, params=params, batches=batches, steps=3
+    )
     g = qj.grid(eta=[0.1, 0.3], sparsity=[0.5, 0.9], order=[1, 2])
     res = qj.sweep(target, g)
     err = np.asarray(res.values["final_error"]).reshape(2, 2, 2)

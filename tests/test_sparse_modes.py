@@ -27,8 +27,12 @@ def test_scratch_keeps_mask_and_takes_fresh_values(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
     mask = qj.prune_mask(trained, 0.7)
     out = qj.sparse_scratch(mask, fresh)
-    for o, f, m in zip(jax.tree_util.tree_leaves(_np(out)), jax.tree_util.tree_leaves(_np(fresh)),
-                       jax.tree_util.tree_leaves(_np(mask)), strict=True):  # fmt: skip
+    for o, f, m in zip(
+        jax.tree_util.tree_leaves(_np(out)),
+        jax.tree_util.tree_leaves(_np(fresh)),
+        jax.tree_util.tree_leaves(_np(mask)),
+        strict=True,
+    ):
         np.testing.assert_array_equal(o, np.where(m, f, 0.0))
     # the pattern is that of the trained weights' magnitudes: 70 % of the 30 dense-kernel
     # entries are pruned, namely the 21 smallest |trained| ones
@@ -66,8 +70,9 @@ def test_scratch_under_jit(getkey):
     mask = qj.prune_mask(trained, 0.6)
     eager = qj.sparse_scratch(mask, fresh, params=trained)
     jitted = jax.jit(lambda m, f, p: qj.sparse_scratch(m, f, params=p))(mask, fresh, trained)
-    for a, b in zip(jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted),
-                    strict=True):  # fmt: skip
+    for a, b in zip(
+        jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted), strict=True
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
