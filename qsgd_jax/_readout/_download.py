@@ -64,15 +64,6 @@ class Readout(eqx.Module):
     upload: UploadCost
 
 
-def _check_support(support, n: int, s: int) -> None:
-    check_support(support, n, "`theta_bar`")
-    if support.shape[0] != s:
-        raise ValueError(
-            f"`y1` has {s} entries but `support` has {support.shape[0]}; y1 must be given on "
-            "the support (one entry per active index)."
-        )
-
-
 def download(
     key: PRNGKeyArray,
     y1: Inexact[Array, " s"],

@@ -72,7 +72,16 @@ def amplitude_estimation(
 
 
 def ae_error_bound(amplitude: ArrayLike, num_queries: int) -> Float[Array, ""]:
-    r"""BHMT bound $2\pi\sqrt{a(1-a)}/M + \pi^2/M^2$, met with probability $\ge 8/\pi^2$."""
+    r"""BHMT bound $2\pi\sqrt{a(1-a)}/M + \pi^2/M^2$ on $|\tilde a - a|$, met with probability
+    $\ge 8/\pi^2$.
+
+    **Arguments:**
+
+    - `amplitude`: the true probability $a \in [0, 1]$.
+    - `num_queries`: phase-register size $M$.
+
+    **Returns:** the bound, a scalar.
+    """
     a = jnp.asarray(amplitude)
     return 2 * jnp.pi * jnp.sqrt(a * (1 - a)) / num_queries + (jnp.pi / num_queries) ** 2
 
