@@ -58,7 +58,6 @@ from ._loss_model import ActiveSet, LossField, dense_field
 from ._polynomial import PolynomialMap
 from ._readout import download
 from ._status import RESULTS, apply_throw
-from ._tomography import interference_rounds, tomography
 from ._window_config import WindowConfig, resolve_window, window_index
 from ._window_report import WindowReport
 
@@ -130,20 +129,6 @@ def _divergence(norms, out, base, cfg):
     return diverged, step, status
 
 
-def _read_out(key, y1, index, base, cfg):
-    """$\\hat u$ and the number of window runs the read-out costs."""
-    dtype = y1.dtype
-    if cfg.readout == "exact":
-        return y1, jnp.zeros((), dtype)
-    if cfg.readout == "gaussian":
-        norm = jnp.linalg.norm(y1)
-        # throw=False: a diverged state is reported (status, step) and replaced by NaN.
-        u_hat = norm * tomography(key, y1 / norm, cfg.shots, method="gaussian", throw=False)
-        return u_hat, (interference_rounds(False) * cfg.shots).astype(dtype)
-    r = download(key, y1, cfg.shots, support=index, theta_bar=base, method=cfg.readout, throw=False)
-    return r.u_hat, r.window_runs.astype(dtype)
-
-
 def _history(st, cfg, s, T, dtype, key, factored):
     """$\\kappa$, $\\sigma_{\\max}$, $\\sigma_{\\min}$ and $P$ of the window's history system."""
     # The factored state never holds the full Carleman space: kappa of its (y0, y1) block.
@@ -204,7 +189,11 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     diverged, step, status = _divergence(norms, out, base, cfg)
 
     y1 = state.y1(Y)
-    u_hat, runs = _read_out(k_read, y1, index, base, cfg)
+    # throw=False: a diverged state is reported (status, step) and its output replaced by NaN.
+    r = download(
+        k_read, y1, cfg.shots, support=index, theta_bar=base, method=cfg.readout, throw=False
+    )
+    u_hat, runs = r.u_hat, r.window_runs.astype(dtype)
     u_hat = jnp.where(diverged, jnp.full_like(u_hat, jnp.nan), u_hat)
     theta_hat = unravel(base.at[index].add(u_hat))
 

@@ -28,8 +28,8 @@ from ._errors import (
 from ._evolution import AbstractEvolution, Discrete, as_evolution
 from ._factored import AbstractCarlemanState, DenseState, FactoredState, as_state
 from ._prune import check_mask
+from ._readout import AbstractReadout, as_readout
 
-READOUTS = ("exact", "sample", "gaussian")
 BATCHING = ("sgd", "full")
 
 
@@ -48,8 +48,9 @@ class WindowConfig(eqx.Module):
       `TruncatedTaylor(K, segments)`, `Expm()` (small sizes).
     - `form`: the method's shorthand, "discrete", "euler", "taylor" or "expm" (when `method`
       is not given).
-    - `readout`: "exact" (infinite shots), "sample" (measurement statistics) or "gaussian"
-      (differentiable surrogate).
+    - `readout`: the read-out method, a value: `Exact()` (infinite shots, the default),
+      `Sampled()` (measurement statistics) or `GaussianSurrogate()` (differentiable), or the
+      shorthand "exact", "sample", "gaussian".
     - `shots`: tomography shots $N_s$ per measurement round (traced).
     - `batching`: "sgd" (`batches` has a leading step axis, one batch per step) or "full" (one
       batch for every step: full-batch GD).
@@ -80,7 +81,7 @@ class WindowConfig(eqx.Module):
     degree: int = eqx.field(static=True)
     max_order: int = eqx.field(static=True)
     method: AbstractEvolution
-    readout: str = eqx.field(static=True)
+    readout: AbstractReadout
     batching: str = eqx.field(static=True)
     idle: int = eqx.field(static=True)
     diagnostics: bool = eqx.field(static=True)
@@ -102,7 +103,7 @@ class WindowConfig(eqx.Module):
         max_order: int | None = None,
         method: AbstractEvolution | None = None,
         form: str = "discrete",
-        readout: str = "exact",
+        readout: AbstractReadout | str = "exact",
         shots=10_000,
         batching: str = "sgd",
         taylor_order: int = 4,
@@ -126,7 +127,6 @@ class WindowConfig(eqx.Module):
         )
         checks = (
             ("degree", degree, (1, 2)),
-            ("readout", readout, READOUTS),
             ("batching", batching, BATCHING),
         )
         for name, value, allowed in checks:
@@ -138,7 +138,8 @@ class WindowConfig(eqx.Module):
             max_order = int(order)
         check_int_range("max_order", max_order, 1)
         check_int_range("order", order, 1, max_order)
-        if readout != "exact":
+        readout = as_readout(readout, "readout")
+        if readout.uses_shots:
             check_int_range("shots", shots, 1)
         check_int_range("kappa_iters", kappa_iters, 1)
         check_positive("divergence_factor", divergence_factor)
