@@ -395,25 +395,32 @@ def _compile(run_chunk, dyn, chunk):
     return compiled, int(need)
 
 
-def _to_global(x, sharding: NamedSharding) -> Array:
-    """Place a host value identical on every process as one array over the mesh.
+def _to_global(tree, sharding: NamedSharding):
+    """Place host values identical on every process as arrays over the mesh.
 
-    Single-process, a plain `device_put`; over several processes, each process fills only the
-    shards of its own devices from its copy of the value.
+    Single-process, one batched `device_put`; over several processes, each process fills only
+    the shards of its own devices from its copy of the values.
     """
     if sharding.is_fully_addressable:
-        return jax.device_put(x, sharding)
-    host = np.asarray(x)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+        return jax.device_put(tree, sharding)
+
+    def one(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree_util.tree_map(one, tree)
 
 
-def _to_host(x: Array) -> np.ndarray:
-    """The full value of a result array on every process (gathered from the others if needed)."""
-    if x.is_fully_addressable:
-        return np.asarray(x)
+def _to_host(tree):
+    """The full values of result arrays on every process (gathered from the others if needed).
+
+    Single-process, one batched `device_get` (one wait, not one per array).
+    """
+    if all(x.is_fully_addressable for x in jax.tree_util.tree_leaves(tree)):
+        return jax.device_get(tree)
     from jax.experimental import multihost_utils
 
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def sweep(
@@ -499,21 +506,23 @@ def sweep(
     }
 
     dyn, static = eqx.partition(base, eqx.is_array)
-    dyn = jax.tree_util.tree_map(lambda x: _to_global(x, NamedSharding(mesh, PartitionSpec())), dyn)
+    dyn = _to_global(dyn, NamedSharding(mesh, PartitionSpec()))
     run_chunk = _chunk_runner(fn, static, mesh)
 
     def put(c):
-        return {k: _to_global(v[c * width : (c + 1) * width], sharding) for k, v in cols.items()}
+        return _to_global({k: v[c * width : (c + 1) * width] for k, v in cols.items()}, sharding)
 
     compiled, need = _compile(run_chunk, dyn, put(0))
     check_memory(f"One sweep chunk ({chunk_size} points per device)", need // n_dev, memory_limit)
     # dispatch is asynchronous: the host queues every chunk, then waits for the results
-    outs = [
-        compiled(dyn, put(c))
-        for c in progress_bar(range(n_chunks), enabled=progress, desc=f"sweep ({total} points)")
-    ]
+    outs = _to_host(
+        [
+            compiled(dyn, put(c))
+            for c in progress_bar(range(n_chunks), enabled=progress, desc=f"sweep ({total} points)")
+        ]
+    )
     values = jax.tree_util.tree_map(
-        lambda *xs: np.concatenate([_to_host(x) for x in xs])[:total].reshape(
+        lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:total].reshape(
             *g.shape, *xs[0].shape[1:]
         ),
         *outs,
