@@ -90,10 +90,12 @@ class CarlemanOperator(eqx.Module):
 
     @property
     def n(self) -> int:
+        """Number of variables $n$ of the map."""
         return self.poly.n
 
     @property
     def dtype(self):
+        """The map's dtype."""
         return self.poly.dtype
 
     @property
@@ -130,12 +132,15 @@ class CarlemanOperator(eqx.Module):
         return blocks[1]
 
     def zeros(self) -> Blocks:
+        """The all-zero state at `max_order` (note: $y_0 = 0$, not the lift of anything)."""
         return tuple(jnp.zeros((self.n,) * j, self.dtype) for j in range(self.max_order + 1))
 
     def flatten(self, blocks: Blocks) -> Inexact[Array, " dim"]:
+        """The blocks as one flat vector of length `dim` (row-major, $y_0$ first)."""
         return jnp.concatenate([y.reshape(-1) for y in blocks])
 
     def unflatten(self, v: Inexact[Array, " dim"]) -> Blocks:
+        """The inverse of `flatten`."""
         out, start = [], 0
         for j in range(self.max_order + 1):
             size = self.n**j

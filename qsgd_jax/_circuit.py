@@ -143,6 +143,7 @@ class LCUCircuit(eqx.Module):
 
     @property
     def coefficient_qubits(self) -> int:
+        """Qubits $c$ of the coefficient register ($2^c \\ge K + 1$)."""
         return _clog2(self.order + 1)
 
     @property
@@ -152,6 +153,7 @@ class LCUCircuit(eqx.Module):
 
     @property
     def state_shape(self) -> tuple[int, ...]:
+        """Shape of the state-vector tensor (coefficient register, ancillas, system)."""
         return (1 << self.coefficient_qubits,) + (2,) * self.order + (1 << self.system_qubits,)
 
     def initial_state(self, y: Inexact[Array, " d"]) -> Complex[Array, "..."]:

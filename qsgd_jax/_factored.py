@@ -169,6 +169,7 @@ class FactoredState(AbstractCarlemanState):
 
     @property
     def compresses(self) -> bool:
+        """Whether a step re-factors and truncates $Y_2$ (`max_rank` or `rtol` set)."""
         return self.max_rank is not None or self.rtol > 0
 
     def check(self, *, max_order: int, method: AbstractEvolution) -> None:

@@ -1,4 +1,6 @@
-"""Truncated-Taylor / LCU evolution $y \\mapsto T_K(hA)\\,y$ of a linear generator $A$.
+"""The truncated Taylor series $y \\mapsto T_K(hA)\\,y$ of a linear generator $A$: its scalars,
+bounds and one application (the evolution method built on it, `TruncatedTaylor`, and
+`taylor_evolve` with its LCU report live in `qsgd_jax._evolution.taylor`).
 
 $T_K(z) = \\sum_{k=0}^{K} z^k/k!$ approximates $e^{z}$ (DESIGN §2, "Truncated Taylor / LCU").
 A quantum computer applies $T_K(hA)$ as a linear combination of unitaries: with a block
