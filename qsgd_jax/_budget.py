@@ -215,21 +215,18 @@ def _budget(op, u0, lcu, *, steps):
         refs, terms = budget_step(
             method, op, Y[1], refs, reference=reference, substeps=BUDGET_SUBSTEPS
         )
-        terms.update(total=_norm(Y[1] - refs[0]), gd=_norm(refs[0]), y1=Y[1], flow=refs[1])
-        terms.update(ref=refs[2][1], poly=refs[0])
+        terms.update(total=_norm(Y[1] - refs[0]), gd=_norm(refs[0]))
         return (Y, refs), terms
 
     _, out = jax.lax.scan(body, (Y0, (u0, u0, Y0)), None, length=steps)
 
     def series(name):
-        if name not in out:
+        if name not in out:  # a term that does not apply to the method
             return jnp.full((steps + 1,), jnp.nan, u0.dtype)
         return jnp.concatenate([jnp.zeros((1,), u0.dtype), out[name]])
 
-    def path(name):
-        return jnp.concatenate([u0[None], out[name]])
-
-    runs = [path("y1"), path("poly")] + ([path("ref"), path("flow")] if method.flow else [])
+    # A run with a NaN or inf makes every term it enters non-finite from that step on.
+    measured = [series(name) for name in out]
     return ErrorBudget(
         taylor_truncation=series("taylor"),
         carleman_truncation=series("carleman"),
@@ -237,6 +234,6 @@ def _budget(op, u0, lcu, *, steps):
         total=series("total"),
         gd_norm=jnp.concatenate([_norm(u0)[None], out["gd"]]),
         lcu=lcu,
-        status=finite_status(*runs),
-        nonfinite_step=first_nonfinite_step(*runs),
+        status=finite_status(*measured),
+        nonfinite_step=first_nonfinite_step(*measured),
     )
