@@ -72,6 +72,8 @@ def _exports(init: pathlib.Path) -> dict[str, list[str]]:
 def _defined(module: str) -> set[str]:
     """Top-level names a private module defines or imports (read with `ast`)."""
     path = ROOT / "qsgd_jax" / f"{module}.py"
+    if not path.is_file():  # a private package (`_readout/`): its `__init__.py` re-exports
+        path = ROOT / "qsgd_jax" / module / "__init__.py"
     if not path.is_file():
         return set()
     names = set()
