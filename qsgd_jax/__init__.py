@@ -55,13 +55,10 @@ from ._circuit import (
 from ._condition import (
     ConditionEstimate as ConditionEstimate,
     HistoryReport as HistoryReport,
-    KappaScaling as KappaScaling,
     affine_gd_map as affine_gd_map,
     amplification_rounds as amplification_rounds,
     condition_number as condition_number,
     history_report as history_report,
-    kappa_scaling as kappa_scaling,
-    lanczos_max_eigenvalue as lanczos_max_eigenvalue,
     target_probability as target_probability,
 )
 from ._data import (
@@ -106,10 +103,13 @@ from ._history import (
 from ._hybrid import (
     HybridConfig as HybridConfig,
     HybridResult as HybridResult,
-    early_late as early_late,
     hybrid_run as hybrid_run,
     model_evaluate as model_evaluate,
     plot_hybrid as plot_hybrid,
+)
+from ._lanczos import (
+    lanczos_memory_bytes as lanczos_memory_bytes,
+    lanczos_tridiag as lanczos_tridiag,
 )
 from ._loss_model import (
     ActiveSet as ActiveSet,
@@ -164,6 +164,7 @@ from ._prune import (
     count_active as count_active,
     default_prunable as default_prunable,
     keep_pruned_zero as keep_pruned_zero,
+    magnitude_keep as magnitude_keep,
     prunable_leaves as prunable_leaves,
     prune_mask as prune_mask,
     sparse_scratch as sparse_scratch,
@@ -211,8 +212,6 @@ from ._spectrum import (
     broadening_sigma as broadening_sigma,
     hessian_operator as hessian_operator,
     hessian_spectrum as hessian_spectrum,
-    lanczos_memory_bytes as lanczos_memory_bytes,
-    lanczos_tridiag as lanczos_tridiag,
     slq_spectrum as slq_spectrum,
     stack_batches as stack_batches,
 )
@@ -228,7 +227,6 @@ from ._sweep import (
 )
 from ._sweep_targets import (
     history_kappa as history_kappa,
-    magnitude_keep as magnitude_keep,
     masked_field as masked_field,
     model_window_error as model_window_error,
     readout_error as readout_error,

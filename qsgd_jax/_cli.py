@@ -67,12 +67,23 @@ def _run(args, parser) -> int:
             # that diverged (NaN/inf at a named step): a message, not a traceback
             parser.error(f"{name} stopped, nothing was written: {e}")
         print(res.output.table)
-        print(f"\n{name}: {res.seconds:.1f} s; report {res.report}; data {res.json}; plots "
-              + ", ".join(str(p) for p in res.figures), flush=True)  # fmt: skip
+        print(
+            f"\n{name}: {res.seconds:.1f} s; report {res.report}; data {res.json}; plots "
+            + ", ".join(str(p) for p in res.figures),
+            flush=True,
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `qsgd-jax` command line (module docstring), callable with an argument list.
+
+    **Arguments:**
+
+    - `argv`: the arguments without the program name (default: `sys.argv[1:]`).
+
+    **Returns:** the exit status (0 on success; bad input exits with argparse's status 2).
+    """
     # Progress bars (stderr) are on for command-line runs unless the user switched them off.
     os.environ.setdefault(PROGRESS_ENV_VAR, "1")
     parser = argparse.ArgumentParser(
@@ -86,11 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Run an experiment; its report, JSON and plots go to the results folder.",
     )
     run.add_argument("name", help="experiment name (see `qsgd-jax list`) or 'all'")
-    run.add_argument("--preset", default="ci", help="ci (seconds), cpu (minutes), paper (GPU); "
-                     "default ci")  # fmt: skip
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a preset setting; repeatable; lists are comma-separated, "
-                     "e.g. --set sparse_steps=100 --set hidden=64,64")  # fmt: skip
+    run.add_argument(
+        "--preset", default="ci", help="ci (seconds), cpu (minutes), paper (GPU); default ci"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset setting; repeatable; lists are comma-separated, "
+        "e.g. --set sparse_steps=100 --set hidden=64,64",
+    )
     run.add_argument(
         "--out",
         type=Path,
@@ -118,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--eta must lie in (0, {2 / 3.3:.3f}) for the toy loss to be dissipative "
                 f"(its largest Hessian eigenvalue is 3.3), got {args.eta}"
             )
-        from ._demo import carleman_demo, format_table, write_demo
+        from .experiments._demo import carleman_demo, format_table, write_demo
 
         print(f"Carleman demo: n = 4 toy cubic loss, eta = {args.eta}, {args.steps} steps")
         result = carleman_demo(

@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Inexact, PRNGKeyArray
-from matfree import decomp
 
 from ._errors import check_int_range, check_memory
 from ._field import DenseField
+from ._lanczos import lanczos_tridiag
 from ._polynomial import PolynomialMap
 
 DENSE_LIMIT = 2048
@@ -85,9 +85,11 @@ class Dissipation(eqx.Module):
 
 
 def _lanczos_extremes(matvec, n, dtype, depth, key):
+    """Ritz values of $f_1$ from the library's Lanczos (full re-orthogonalization)."""
     v0 = jax.random.normal(key, (n,), dtype)
-    _, tridiag, *_ = decomp.tridiag_sym(depth, materialize=True)(matvec, v0)
-    return jnp.linalg.eigvalsh(tridiag)
+    alphas, betas = lanczos_tridiag(matvec, v0, depth, reortho=True)
+    # a plain-JAX bisection, safe under vmap on several CPU devices (see `_condition`)
+    return jax.scipy.linalg.eigh_tridiagonal(alphas, betas, eigvals_only=True)
 
 
 def unfolding_norm(f2: Inexact[Array, "n n n"]) -> Float[Array, ""]:
@@ -96,6 +98,12 @@ def unfolding_norm(f2: Inexact[Array, "n n n"]) -> Float[Array, ""]:
     $\\lVert F\\rVert_2 = \\sqrt{\\lambda_{\\max}(F F^T)}$ from the $n \\times n$ Gram matrix, so
     the memory is $O(n^2)$ beyond `f2` itself (an SVD of $F$ would allocate an $n^2 \\times n^2$
     factor: 415 GB at $n = 567$ in float32).
+
+    **Arguments:**
+
+    - `f2`: the quadratic coefficient tensor, shape `(n, n, n)`.
+
+    **Returns:** $\\lVert F\\rVert_2$ (real, of the precision of `f2`).
     """
     n = f2.shape[0]
     unfold = f2.reshape(n, n * n)
@@ -112,6 +120,13 @@ def dissipation_bytes(field, *, method: str = "dense") -> int:
     otherwise), the eigendecomposition of $f_1$ (a few $n^2$ arrays) and the $n \\times n$
     Gram matrix of the $f_2$ unfolding. Lanczos: the Krylov basis, $n \\times$ depth (64).
     Use it to budget diagnostics before running them.
+
+    **Arguments:**
+
+    - `field`: the GD map's field.
+    - `method`: `"dense"` or `"lanczos"`.
+
+    **Returns:** the estimate in bytes.
     """
     n, degree = field.n, field.degree
     itemsize = jnp.dtype(field.f0().dtype).itemsize
@@ -148,6 +163,8 @@ def dissipation(
     - `key`: PRNG key of the Lanczos start vector (default `jax.random.key(0)`).
     - `memory_limit`: bytes allowed for the dense diagnostics (`dissipation_bytes`; default:
       see `qsgd_jax._errors`); above it a `MemoryLimitError` is raised before any work.
+
+    **Returns:** a `Dissipation` report.
     """
     field, n = poly.field, poly.n
     if method == "auto":

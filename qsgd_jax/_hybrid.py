@@ -30,7 +30,7 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 from ._data import Batch, batch_at
 from ._errors import check_finite_tree, check_int_range, check_positive
 from ._progress import progress as progress_bar, progress_counter, progress_default
-from ._propagation import error_propagation, propagation_from_spectrum
+from ._propagation import propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
 from ._spectrum import hessian_spectrum
 from ._window import WindowConfig, quantum_window
@@ -117,7 +117,15 @@ class HybridResult(eqx.Module):
 
 
 def model_evaluate(model, data) -> Callable[[PyTree], dict[str, Array]]:
-    """`evaluate(params)` for a `Model` and `Dataset`: train loss and test accuracy."""
+    """`evaluate(params)` for a `Model` and `Dataset`: train loss and test accuracy.
+
+    **Arguments:**
+
+    - `model`: a `Model`.
+    - `data`: a `Dataset`.
+
+    **Returns:** `evaluate(params) -> {"loss": ..., "accuracy": ...}`.
+    """
     train, test = data.train_batch(), data.test_batch()
     return lambda p: {"loss": model.loss_fn(p, train), "accuracy": model.accuracy(p, test)}
 
@@ -166,16 +174,20 @@ def _window_length(loss_fn, params, mask, batches, config: HybridConfig, key):
     if not config.adaptive:
         return cfg.num_steps, f"fixed T_q = {cfg.num_steps}"
     s = int(count_active(mask))
-    dens = hessian_spectrum(loss_fn, params, batches, key, mask, view="active",
-                            num_steps=min(config.spectrum_steps, s))  # fmt: skip
+    dens = hessian_spectrum(
+        loss_fn, params, batches, key, mask, view="active", num_steps=min(config.spectrum_steps, s)
+    )
     curve = propagation_from_spectrum(dens, cfg.eta, num_steps=cfg.num_steps + 1)
     t_star = float(curve.t_star)
     if not np.isfinite(t_star):
         return cfg.num_steps, f"E(t) < 1 up to t = {cfg.num_steps + 1}: longest window"
     length = int(t_star) - 1
     why = f"E(t) crosses 1 at t* = {t_star:.0f} (lambda_min = {float(dens.lambda_min):.3g})"
-    return length, why + (": window ends at t* - 1" if length >= config.min_window else
-                          ": too short, classical steps instead")  # fmt: skip
+    return length, why + (
+        ": window ends at t* - 1"
+        if length >= config.min_window
+        else ": too short, classical steps instead"
+    )
 
 
 def hybrid_run(
@@ -248,17 +260,29 @@ def hybrid_run(
             length = min(length, left)
             if length >= config.min_window:
                 # A padded history system (idle > 0) is padded to each window's own length.
-                wcfg = dataclasses.replace(cfg, num_steps=length, idle=length if cfg.idle else 0,
-                                           keep_trajectory=True)  # fmt: skip
+                wcfg = dataclasses.replace(
+                    cfg, num_steps=length, idle=length if cfg.idle else 0, keep_trajectory=True
+                )
                 t = time.perf_counter()
                 try:
                     p_new, rep = quantum_window(loss_fn, p_hyb, mask, batches, wcfg, k_read)
                     jax.block_until_ready(p_new)
                 except RuntimeError as e:  # diverged: reported, classical steps instead
-                    note = {"start": step, "length": length, "error": str(e),
-                            "instead": f"{length} classical SGD steps"}  # fmt: skip
-                    windows.append({"start": step, "length": 0, "why": why, "error": str(e),
-                                    "fallback": note["instead"]})  # fmt: skip
+                    note = {
+                        "start": step,
+                        "length": length,
+                        "error": str(e),
+                        "instead": f"{length} classical SGD steps",
+                    }
+                    windows.append(
+                        {
+                            "start": step,
+                            "length": 0,
+                            "why": why,
+                            "error": str(e),
+                            "fallback": note["instead"],
+                        }
+                    )
                     fallbacks.append(note)
                     warnings.warn(
                         f"hybrid_run: the quantum window at step {step} was flagged and "
@@ -303,96 +327,64 @@ def hybrid_run(
     t_sgd.extend(dt * np.arange(1, n + 1) / max(n, 1))
     A, B = jnp.concatenate(traj_sgd), jnp.concatenate(traj_hyb)
     return HybridResult(
-        sgd=ev(A), hybrid=ev(B), distance=jnp.linalg.norm(A - B, axis=1),
-        sgd_time=jnp.asarray(t_sgd), hybrid_time=jnp.asarray(t_hyb),
-        in_window=jnp.asarray(inwin), params_sgd=p_sgd, params_hybrid=p_hyb, mask=mask,
-        windows=tuple(windows), pretrain_seconds=pre_s, fallbacks=tuple(fallbacks),
-    )  # fmt: skip
+        sgd=ev(A),
+        hybrid=ev(B),
+        distance=jnp.linalg.norm(A - B, axis=1),
+        sgd_time=jnp.asarray(t_sgd),
+        hybrid_time=jnp.asarray(t_hyb),
+        in_window=jnp.asarray(inwin),
+        params_sgd=p_sgd,
+        params_hybrid=p_hyb,
+        mask=mask,
+        windows=tuple(windows),
+        pretrain_seconds=pre_s,
+        fallbacks=tuple(fallbacks),
+    )
 
 
-def early_late(
-    loss_fn: Callable[[PyTree, Any], Array],
-    params: PyTree,
-    mask: PyTree,
-    x: Array,
-    y: Array,
-    config: WindowConfig,
-    starts,
-    key: PRNGKeyArray,
-    *,
-    batch_size: int = 64,
-) -> dict[str, np.ndarray]:
-    """Window error and dissipation vs the window's start step after pruning (early vs late).
+def plot_hybrid(result: HybridResult, path=None, *, metric: str = "loss", ax=None):
+    """Both runs' `metric` curves against the step, with the quantum windows shaded.
 
-    SGD (learning rate $\\eta$, mask kept) runs from the pruned `params`; at each step in
-    `starts` a window of `config` starts from the SGD iterate on the next $T_q$ batches.
+    A `matplotlib.figure.Figure` is built directly (no pyplot), so a notebook's or a script's
+    backend is left as it is.
 
-    **Returns:** numpy arrays over `starts`: `start`, `total_error` / `carleman_error` /
-    `model_error` (relative, at $T_q$), `spectral_radius` ($\\rho(F_1)$), `positive_fraction`
-    (share of Hessian eigenvalues $> 0$ on the active set, exact), `t_star` of $E(t)$.
+    **Arguments:**
+
+    - `result`: a `HybridResult`.
+    - `path`: where to save a PNG (optional).
+    - `metric`: a key of the recorded metrics (`result.sgd`), e.g. `"loss"`.
+    - `ax`: a matplotlib Axes to draw on (default: a new figure).
+
+    **Returns:** the matplotlib `Figure`.
     """
-    for name, tree in (("params", params), ("x", x), ("y", y)):
-        check_finite_tree(name, tree)
-    starts = sorted(int(s) for s in starts)
-    if not starts or starts[0] < 0:
-        raise ValueError(f"`starts` must be non-negative steps, got {starts!r}.")
-    params = apply_mask(params, mask)
-    opt = optax.chain(optax.sgd(config.eta), keep_pruned_zero(mask))
-    chunk = _sgd_chunk(loss_fn, opt, x, y, key, batch_size)
-    cfg = dataclasses.replace(config, history=False)
-    state, at, rows = opt.init(params), 0, []
-    for s in starts:
-        if s > at:
-            params, state, _ = chunk(params, state, at, s - at)
-            at = s
-        batches = jax.vmap(lambda t: batch_at(x, y, key, t, batch_size))(
-            s + jnp.arange(cfg.num_steps)
-        )
-        try:
-            _, rep = quantum_window(loss_fn, params, mask, batches, cfg, jax.random.fold_in(key, s))
-        except RuntimeError:
-            rows.append([s] + [np.inf] * 3 + [np.nan] * 3)
-            continue
-        rel = rep.relative()
-        lam = -np.real(np.asarray(rep.dissipation.eigenvalues))  # eigenvalues of H
-        curve = error_propagation(jnp.asarray(lam), jnp.ones_like(jnp.asarray(lam)), cfg.eta,
-                                  num_steps=200)  # fmt: skip
-        rows.append([s, float(rel["total_error"][-1]), float(rel["carleman_error"][-1]),
-                     float(rel["model_error"][-1]), float(rep.dissipation.spectral_radius),
-                     float(np.mean(lam > 0)), float(curve.t_star)])  # fmt: skip
-    cols = ("start", "total_error", "carleman_error", "model_error", "spectral_radius",
-            "positive_fraction", "t_star")  # fmt: skip
-    arr = np.asarray(rows, dtype=float)
-    return {c: arr[:, i] for i, c in enumerate(cols)}
+    from matplotlib.figure import Figure
 
-
-def plot_hybrid(result: HybridResult, path, *, metric: str = "loss") -> None:
-    """Save both runs' `metric` curves vs step with the quantum windows shaded (Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4)) if ax is None else ax.figure
+    ax = fig.add_subplot() if ax is None else ax
     steps = np.arange(len(result.distance))
     ax.plot(steps, np.asarray(result.sgd[metric]), label="optax SGD")
     ax.plot(steps, np.asarray(result.hybrid[metric]), "--", label="hybrid (quantum windows)")
     for i, w in enumerate(result.windows):
         if w["length"]:
-            ax.axvspan(w["start"], w["start"] + w["length"], color="C2", alpha=0.15,
-                       label="quantum window" if i == 0 else None)  # fmt: skip
+            ax.axvspan(
+                w["start"],
+                w["start"] + w["length"],
+                color="C2",
+                alpha=0.15,
+                label="quantum window" if i == 0 else None,
+            )
     ax.set_xlabel("step after pruning")
     ax.set_ylabel(metric)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 __all__ = [
     "HybridConfig",
     "HybridResult",
-    "early_late",
     "hybrid_run",
     "model_evaluate",
     "plot_hybrid",

@@ -22,23 +22,12 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree, Scalar
 
 from ._data import Batch, check_labels
 
-
-def _normal_init(gain: float, mode: str):
-    """Untruncated normal with variance gain / fan (PyTorch's `kaiming_normal_` for gain 2).
-
-    Plain (not truncated) normals also compile much faster on CPU than JAX's truncated ones.
-    """
-
-    def init(key, shape, dtype=jnp.float32):
-        receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
-        fan = receptive * (shape[-1] if mode == "fan_out" else shape[-2])
-        return jax.random.normal(key, shape, dtype) * jnp.asarray(np.sqrt(gain / fan), dtype)
-
-    return init
-
-
-_kaiming = _normal_init(2.0, "fan_out")
-_lecun = _normal_init(1.0, "fan_in")
+# Plain normals of variance gain / fan (`"normal"` is untruncated; the values equal the former
+# hand-written initializers bit for bit): Kaiming (fan-out, PyTorch's `kaiming_normal_`) for
+# convolutions, LeCun (fan-in) for dense layers. Untruncated normals also compile much faster
+# on CPU than JAX's truncated ones.
+_kaiming = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+_lecun = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 NORMS = ("batch", "group", "none")
 
 
@@ -48,6 +37,8 @@ class BatchNormTrain(nn.Module):
     $y = \\gamma (x - \\mu_B)/\\sqrt{\\sigma_B^2+\\epsilon} + \\beta$. The mean and
     variance are those of the current batch over every axis but the last; there is no running
     average, so the layer is a pure function of its parameters and input.
+
+    **Fields:** `epsilon` ($\\epsilon$), `param_dtype` (of $\\gamma$, $\\beta$).
     """
 
     epsilon: float = 1e-5
@@ -77,7 +68,10 @@ def _norm(kind: str, dtype, name: str | None = None):
 
 
 class MLP(nn.Module):
-    """Fully connected ReLU network on flattened inputs; output layer named `head`."""
+    """Fully connected ReLU network on flattened inputs; output layer named `head`.
+
+    **Fields:** `hidden` (widths of the hidden layers), `num_outputs`, `param_dtype`.
+    """
 
     hidden: Sequence[int]
     num_outputs: int
@@ -95,7 +89,11 @@ class MLP(nn.Module):
 
 class CNN(nn.Module):
     """Small ConvNet: 3-wide conv + norm + ReLU blocks (stride 2 after the first), global average
-    pool, linear `head`. Works on images `(h, w, c)` and on 1-D signals `(l,)` or `(l, c)`."""
+    pool, linear `head`. Works on images `(h, w, c)` and on 1-D signals `(l,)` or `(l, c)`.
+
+    **Fields:** `channels` (of each block), `num_outputs`, `norm` (one of `NORMS`),
+    `param_dtype`.
+    """
 
     channels: Sequence[int]
     num_outputs: int
@@ -109,8 +107,14 @@ class CNN(nn.Module):
         k = (3,) * (x.ndim - 2)
         for i, c in enumerate(self.channels):
             s = (1 if i == 0 else 2,) * len(k)
-            conv = nn.Conv(c, k, s, use_bias=self.norm == "none", kernel_init=_kaiming,
-                           param_dtype=self.param_dtype)  # fmt: skip
+            conv = nn.Conv(
+                c,
+                k,
+                s,
+                use_bias=self.norm == "none",
+                kernel_init=_kaiming,
+                param_dtype=self.param_dtype,
+            )
             x = nn.relu(_norm(self.norm, self.param_dtype)(conv(x)))
         x = jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
         return nn.Dense(
@@ -123,6 +127,8 @@ class BasicBlock(nn.Module):
 
     With `norm="none"` the residual branch is scaled by a learnable scalar initialized to 0
     (SkipInit), which keeps a norm-free deep ResNet trainable.
+
+    **Fields:** `features`, `stride`, `norm`, `param_dtype`.
     """
 
     features: int
@@ -135,8 +141,16 @@ class BasicBlock(nn.Module):
         def conv(f, k, s, name):
             pad = 1 if k == 3 else 0
             dt = self.param_dtype
-            return nn.Conv(f, (k, k), (s, s), padding=pad, use_bias=False,
-                           kernel_init=_kaiming, param_dtype=dt, name=name)  # fmt: skip
+            return nn.Conv(
+                f,
+                (k, k),
+                (s, s),
+                padding=pad,
+                use_bias=False,
+                kernel_init=_kaiming,
+                param_dtype=dt,
+                name=name,
+            )
 
         y = conv(self.features, 3, self.stride, "conv1")(x)
         y = nn.relu(_norm(self.norm, self.param_dtype, "norm1")(y))
@@ -156,6 +170,8 @@ class CifarResNet(nn.Module):
     3×3 stem with $16w$ channels, three stages of $k$ BasicBlocks of widths $16w, 32w, 64w$
     (stride 2 at the start of stages 2 and 3, 1×1-conv shortcuts there), global average pool,
     linear `head`. Kaiming (fan-out) initialization of the convolutions.
+
+    **Fields:** `depth` ($6k+2$), `width` ($w$), `num_outputs`, `norm`, `param_dtype`.
     """
 
     depth: int
@@ -167,14 +183,26 @@ class CifarResNet(nn.Module):
     @nn.compact
     def __call__(self, x):
         k = (self.depth - 2) // 6
-        x = nn.Conv(16 * self.width, (3, 3), padding=1, use_bias=False, kernel_init=_kaiming,
-                    param_dtype=self.param_dtype, name="stem")(x)  # fmt: skip
+        x = nn.Conv(
+            16 * self.width,
+            (3, 3),
+            padding=1,
+            use_bias=False,
+            kernel_init=_kaiming,
+            param_dtype=self.param_dtype,
+            name="stem",
+        )(x)
         x = nn.relu(_norm(self.norm, self.param_dtype, "stem_norm")(x))
         for stage, mult in enumerate((16, 32, 64)):
             for b in range(k):
                 stride = 2 if stage > 0 and b == 0 else 1
-                x = BasicBlock(mult * self.width, stride, self.norm, self.param_dtype,
-                               name=f"stage{stage + 1}_block{b + 1}")(x)  # fmt: skip
+                x = BasicBlock(
+                    mult * self.width,
+                    stride,
+                    self.norm,
+                    self.param_dtype,
+                    name=f"stage{stage + 1}_block{b + 1}",
+                )(x)
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(
             self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
@@ -184,7 +212,7 @@ class CifarResNet(nn.Module):
 class Model(eqx.Module):
     """A flax network with its input shape and task, exposing pure `loss_fn` and `accuracy`.
 
-    **Fields (all static):**
+    **Fields:** (all static)
     - `net`: the flax `nn.Module`.
     - `input_shape`: shape of one example (no batch axis).
     - `num_classes`: classes for the mean cross-entropy loss; 0 means regression with loss
@@ -283,7 +311,17 @@ def _check_norm(norm: str) -> None:
 
 
 def make_mlp(input_shape, num_classes: int, hidden=(64, 64), *, dtype=jnp.float32) -> Model:
-    """An MLP `Model` (`num_classes = 0`: scalar regression)."""
+    """An MLP `Model` (`num_classes = 0`: scalar regression).
+
+    **Arguments:**
+
+    - `input_shape`: the shape of one example.
+    - `num_classes`: the number of classes (0: regression).
+    - `hidden`: the hidden widths.
+    - `dtype`: the float dtype.
+
+    **Returns:** a `Model`.
+    """
     net = MLP(tuple(hidden), max(num_classes, 1), jnp.dtype(dtype))
     return Model(net, tuple(input_shape), num_classes, np.dtype(dtype))
 
@@ -291,7 +329,18 @@ def make_mlp(input_shape, num_classes: int, hidden=(64, 64), *, dtype=jnp.float3
 def make_cnn(
     input_shape, num_classes: int, channels=(16, 32), *, norm: str = "none", dtype=jnp.float32
 ) -> Model:
-    """A small CNN `Model` on images `(h, w, c)` or 1-D signals `(l,)`."""
+    """A small CNN `Model` on images `(h, w, c)` or 1-D signals `(l,)`.
+
+    **Arguments:**
+
+    - `input_shape`: the shape of one example.
+    - `num_classes`: the number of classes (0: regression).
+    - `channels`: the channels of each conv block.
+    - `norm`: one of `NORMS`.
+    - `dtype`: the float dtype.
+
+    **Returns:** a `Model`.
+    """
     _check_norm(norm)
     net = CNN(tuple(channels), max(num_classes, 1), norm, jnp.dtype(dtype))
     return Model(net, tuple(input_shape), num_classes, np.dtype(dtype))
@@ -339,7 +388,16 @@ public and ResNet-32-15 is the nearest member of the family."""
 
 
 def named_resnet(name: str, *, norm: str = "batch", dtype=jnp.float32) -> Model:
-    """One of `RESNET_CONFIGS` by name, e.g. `"resnet32-4-c100"` (≈7.45M parameters)."""
+    """One of `RESNET_CONFIGS` by name, e.g. `"resnet32-4-c100"` (≈7.45M parameters).
+
+    **Arguments:**
+
+    - `name`: a key of `RESNET_CONFIGS`.
+    - `norm`: one of `NORMS`.
+    - `dtype`: the float dtype.
+
+    **Returns:** a `Model`.
+    """
     if name not in RESNET_CONFIGS:
         raise ValueError(f"`name` must be one of {sorted(RESNET_CONFIGS)}, got {name!r}.")
     depth, width, classes = RESNET_CONFIGS[name]

@@ -104,24 +104,47 @@ def plot_error_propagation(
             ax.plot([ts], [scale], "o", color=color, label=f"{label}: t* = {ts:.1f}")
         if np.isfinite(tc) and parts:
             idx = min(int(round(tc)), len(t) - 1)
-            ax.plot([tc], [scale * float(c.divergent[idx])], "x", color=color,
-                    label=f"{label}: t_c = {tc:.1f}")  # fmt: skip
+            ax.plot(
+                [tc],
+                [scale * float(c.divergent[idx])],
+                "x",
+                color=color,
+                label=f"{label}: t_c = {tc:.1f}",
+            )
     for label, p in proxies.items():
         color = colors[label]
         t, v = np.asarray(p.t), np.asarray(p.value)
         kept = float(p.kept_mass)
         if not np.all(np.isfinite(v)):
             # No mode with |eta lambda| >= a_c: the proxy is undefined; say so in the legend.
-            ax.plot([], [], "-.", color=color,
-                    label=f"{label}: E_paper undefined (no mass at |eta lambda| >= "
-                          f"{float(p.a_c):g})")  # fmt: skip
+            ax.plot(
+                [],
+                [],
+                "-.",
+                color=color,
+                label=f"{label}: E_paper undefined (no mass at |eta lambda| >= {float(p.a_c):g})",
+            )
             continue
-        ax.plot(t, v, "-.", color=color,
-                label=f"{label}: E_paper(t), a_c = {float(p.a_c):g}, N_c = {kept:.3g}")  # fmt: skip
+        ax.plot(
+            t,
+            v,
+            "-.",
+            color=color,
+            label=f"{label}: E_paper(t), a_c = {float(p.a_c):g}, N_c = {kept:.3g}",
+        )
         if shade:
             # The band may end beyond the horizon (crosses_back = inf): shade to the last step.
-            ax.fill_between(t, 0, 1, where=v < 1, color=color, alpha=0.12, step="mid",
-                            transform=ax.get_xaxis_transform(), lw=0)  # fmt: skip
+            ax.fill_between(
+                t,
+                0,
+                1,
+                where=v < 1,
+                color=color,
+                alpha=0.12,
+                step="mid",
+                transform=ax.get_xaxis_transform(),
+                lw=0,
+            )
     if curves:
         ax.axhline(scale, color="k", lw=0.5)
     if proxies and (not curves or scale != 1.0):
@@ -136,7 +159,9 @@ def plot_error_propagation(
         ax.set_ylabel("E(t) solid, E_paper(t) dash-dot")
     else:
         ax.set_ylabel("E(t)" + (" (dashed: dissipative, dotted: divergent)" if parts else ""))
-    ax.set_title("Error propagation of a linearized GD window"
-                 + ("\n(shaded: E_paper < 1)" if proxies and shade else ""))  # fmt: skip
+    ax.set_title(
+        "Error propagation of a linearized GD window"
+        + ("\n(shaded: E_paper < 1)" if proxies and shade else "")
+    )
     ax.legend(fontsize="small")
     return fig

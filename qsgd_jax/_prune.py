@@ -32,6 +32,14 @@ def default_prunable(path: tuple[str, ...], leaf, *, exclude: tuple[str, ...] = 
 
     The models of this library name their output layer `head`; pass another `exclude` (or your
     own predicate to `prune_mask`) for other parameter trees.
+
+    **Arguments:**
+
+    - `path`: the leaf's key names from the root.
+    - `leaf`: the parameter array.
+    - `exclude`: names of sub-trees never pruned.
+
+    **Returns:** whether the leaf is prunable.
     """
     return bool(
         path
@@ -44,7 +52,15 @@ def default_prunable(path: tuple[str, ...], leaf, *, exclude: tuple[str, ...] = 
 def prunable_leaves(
     params: PyTree, include: Callable[[tuple[str, ...], object], bool] = default_prunable
 ) -> PyTree[bool]:
-    """Which leaves pruning may touch: a pytree of Python bools (`include(path_names, leaf)`)."""
+    """Which leaves pruning may touch: a pytree of Python bools (`include(path_names, leaf)`).
+
+    **Arguments:**
+
+    - `params`: the parameter pytree.
+    - `include`: the predicate `(path_names, leaf) -> bool`.
+
+    **Returns:** a pytree of bools with the structure of `params`.
+    """
     return jax.tree_util.tree_map_with_path(lambda p, x: include(_path_names(p), x), params)
 
 
@@ -59,6 +75,35 @@ def _check_sparsity(sparsity) -> None:
         )
 
 
+def magnitude_keep(theta: Float[Array, " n"], sparsity: float | Scalar) -> Bool[Array, " n"]:
+    """The library's one magnitude-pruning rule, on a flat vector.
+
+    With $n$ entries, the
+
+    $$k = \\operatorname{round}(\\text{sparsity} \\cdot n)$$
+
+    entries of smallest $|\\theta_i|$ are pruned (nearest integer, halves to even as
+    `jnp.round`; ties in $|\\theta_i|$ broken by position, the earlier one pruned first) and
+    the $n - k$ others are kept. For example $\\theta = (0.3, -0.1, 0.2)$ at sparsity 0.5:
+    $k = \\operatorname{round}(1.5) = 2$ pruned, only $0.3$ kept. Rounding rather than flooring
+    keeps $k$ exact where $\\text{sparsity} \\cdot n$ misses an integer by a rounding error
+    ($0.29 \\cdot 100 = 28.999\\ldots$). The magnitudes are ranked once (an `argsort`); the
+    sparsity only enters through the traced cut $k$, so `vmap`/`jit` over it compile once.
+
+    **Arguments:**
+
+    - `theta`: the flat vector of candidate entries.
+    - `sparsity`: fraction in [0, 1) to prune; may be traced.
+
+    **Returns:** a bool vector, `True` = kept.
+    """
+    _check_sparsity(sparsity)
+    n = theta.shape[0]
+    order = jnp.argsort(jnp.abs(theta), stable=True)
+    rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+    return rank >= jnp.round(jnp.asarray(sparsity) * n).astype(jnp.int32)
+
+
 def prune_mask(
     params: PyTree[Float[Array, "..."]],
     sparsity: float | Scalar,
@@ -66,12 +111,12 @@ def prune_mask(
 ) -> Mask:
     """One-shot global magnitude (L1) pruning mask.
 
-    Among the $N$ entries of the selected leaves, the $k = \\lfloor \\text{sparsity} \\cdot N
-    \\rceil$ of smallest $|\\theta_i|$ are pruned (ties broken by position), so exactly $k$ are
-    removed. The magnitudes are ranked once (an `argsort`); the sparsity only enters through the
-    traced cut $k$, so `vmap`/`jit` over `sparsity` compile once.
+    The rule of `magnitude_keep` on the $N$ entries of the selected leaves taken together:
+    $k = \\operatorname{round}(\\text{sparsity} \\cdot N)$ of smallest $|\\theta_i|$ pruned, $N - k$
+    kept, exactly.
 
     **Arguments:**
+
     - `params`: parameter pytree.
     - `sparsity`: fraction in [0, 1) of the selected entries to prune; may be traced.
     - `include`: predicate `(path_names, leaf) -> bool` selecting the prunable leaves (default:
@@ -86,12 +131,7 @@ def prune_mask(
     chosen = [x for x, f in zip(leaves, flags, strict=True) if f]
     if not chosen:
         raise ValueError("`include` selects no leaf of `params`; nothing can be pruned.")
-    mags = jnp.concatenate([jnp.abs(x).ravel() for x in chosen])
-    n = mags.shape[0]
-    order = jnp.argsort(mags, stable=True)
-    rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
-    k = jnp.round(jnp.asarray(sparsity) * n).astype(jnp.int32)
-    keep = rank >= k
+    keep = magnitude_keep(jnp.concatenate([jnp.ravel(x) for x in chosen]), sparsity)
     out, start = [], 0
     for x, f in zip(leaves, flags, strict=True):
         if f:
@@ -130,6 +170,13 @@ def check_mask(params: PyTree, mask: Mask) -> None:
 
     Checks the tree structure (same keys / leaf paths), then every leaf's shape and dtype, then
     (on concrete masks) that at least one entry is active.
+
+    **Arguments:**
+
+    - `params`: the parameter pytree.
+    - `mask`: the candidate mask.
+
+    **Returns:** `None`; raises `ValueError` naming the offending leaf otherwise.
     """
     check_mask_leaves(params, mask)
     # numpy, not jnp: inside a jit trace jnp would stage even concrete inputs.
@@ -142,7 +189,15 @@ def check_mask(params: PyTree, mask: Mask) -> None:
 
 def check_mask_leaves(params: PyTree, mask: PyTree) -> None:
     """Raise `ValueError` unless `mask` has the tree structure of `params` and, leaf by leaf,
-    its shape with dtype bool (the part of `check_mask` that does not look at values)."""
+    its shape with dtype bool (the part of `check_mask` that does not look at values).
+
+    **Arguments:**
+
+    - `params`: the parameter pytree.
+    - `mask`: the candidate mask.
+
+    **Returns:** `None`; raises `ValueError` naming the offending leaf otherwise.
+    """
     why = _structure_mismatch(params, mask)
     if why is not None:
         raise ValueError(why)
@@ -158,17 +213,41 @@ def check_mask_leaves(params: PyTree, mask: PyTree) -> None:
 
 
 def count_active(mask: Mask) -> int | Array:
-    """Number of active (`True`) entries $s$ of a mask."""
+    """Number of active (`True`) entries $s$ of a mask.
+
+    **Arguments:**
+
+    - `mask`: a bool pytree.
+
+    **Returns:** $s$ (an int32 array, traceable).
+    """
     return sum(jnp.sum(m, dtype=jnp.int32) for m in jax.tree_util.tree_leaves(mask))
 
 
 def apply_mask(params: PyTree, mask: Mask) -> PyTree:
-    """$m \\odot \\theta$: pruned entries set to exactly zero."""
+    """$m \\odot \\theta$: pruned entries set to exactly zero.
+
+    **Arguments:**
+
+    - `params`: the parameter pytree.
+    - `mask`: a bool pytree of the same structure (`True` = active).
+
+    **Returns:** the masked parameters.
+    """
     return jax.tree_util.tree_map(lambda p, m: jnp.where(m, p, jnp.zeros_like(p)), params, mask)
 
 
 def sparsity_of(mask: Mask, params: PyTree, include=default_prunable) -> Scalar:
-    """Fraction of pruned entries among the prunable leaves."""
+    """Fraction of pruned entries among the prunable leaves.
+
+    **Arguments:**
+
+    - `mask`: a bool pytree.
+    - `params`: the parameters (select the prunable leaves).
+    - `include`: the predicate selecting prunable leaves (as for `prune_mask`).
+
+    **Returns:** the pruned fraction in [0, 1].
+    """
     flags = jax.tree_util.tree_leaves(prunable_leaves(params, include))
     ms = [m for m, f in zip(jax.tree_util.tree_leaves(mask), flags, strict=True) if f]
     total = sum(m.size for m in ms)

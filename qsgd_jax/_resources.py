@@ -36,6 +36,7 @@ __all__ = [
     "classical_flops",
     "costa_queries",
     "hhl_queries",
+    "markdown_table",
     "num_qubits",
     "resource_table",
     "sgd_step_time",
@@ -80,6 +81,8 @@ def childs_kothari_somma_queries(
     Chebyshev/LCU variant).
 
     **Arguments:** `kappa` $\\ge 1$; `eps` $\\in (0,1)$; `constant` $C$ (1); `log_power` $q$ (2).
+
+    **Returns:** the query count (a float).
     """
     _check_k_eps(kappa, eps)
     return float(constant) * float(kappa) * math.log(float(kappa) / float(eps)) ** log_power
@@ -94,6 +97,8 @@ def costa_queries(kappa: float, eps: float, *, constant: float = 1.0) -> float:
     in total. Their analysis gives a large explicit worst-case constant; pass it as `constant`.
 
     **Arguments:** `kappa` $\\ge 1$; `eps` $\\in (0,1)$; `constant` $C$ (default 1).
+
+    **Returns:** the query count (a float).
     """
     _check_k_eps(kappa, eps)
     return float(constant) * float(kappa) * math.log(1.0 / float(eps))
@@ -107,14 +112,32 @@ QLSAS: dict[str, Callable[..., float]] = {
 
 
 def num_qubits(dim: int, ancillas: int = 0) -> int:
-    """$\\lceil\\log_2 \\mathrm{dim}\\rceil$ + `ancillas`."""
+    """$\\lceil\\log_2 \\mathrm{dim}\\rceil$ + `ancillas`.
+
+    **Arguments:**
+
+    - `dim`: the dimension of the state.
+    - `ancillas`: extra qubits.
+
+    **Returns:** the qubit count.
+    """
     if dim < 1:
         raise ValueError(f"`dim` must be >= 1, got {dim}.")
     return (0 if dim == 1 else math.ceil(math.log2(dim))) + int(ancillas)
 
 
 def total_cost(queries: float, rounds: float, samples: float = 1.0, reupload: float = 0.0) -> float:
-    """queries × amplification rounds × tomography samples + re-upload cost."""
+    """queries × amplification rounds × tomography samples + re-upload cost.
+
+    **Arguments:**
+
+    - `queries`: QLSA queries per solve.
+    - `rounds`: amplitude-amplification rounds.
+    - `samples`: tomography samples.
+    - `reupload`: the cost of re-uploading the parameters.
+
+    **Returns:** the total (a float).
+    """
     for name, v in (("queries", queries), ("rounds", rounds), ("samples", samples)):
         check_positive(name, v, strict=False)
     check_positive("reupload", reupload, strict=False)
@@ -122,7 +145,16 @@ def total_cost(queries: float, rounds: float, samples: float = 1.0, reupload: fl
 
 
 def classical_flops(step: Callable, *args: Any, num_steps: int = 1) -> float:
-    """FLOPs of `num_steps` calls of `step(*args)` from XLA's cost analysis of the jitted step."""
+    """FLOPs of `num_steps` calls of `step(*args)` from XLA's cost analysis of the jitted step.
+
+    **Arguments:**
+
+    - `step`: a function of `args` (jitted here).
+    - `args`: its arguments.
+    - `num_steps`: how many calls.
+
+    **Returns:** the FLOPs (a float; 0 if XLA reports none).
+    """
     compiled = jax.jit(step).lower(*args).compile()
     cost = compiled.cost_analysis()
     if isinstance(cost, list | tuple):
@@ -134,7 +166,17 @@ def classical_flops(step: Callable, *args: Any, num_steps: int = 1) -> float:
 def sgd_step_time(
     loss_fn: Callable, params: Any, batch: Any, learning_rate: float = 0.1, repeat: int = 5
 ) -> float:
-    """Measured wall time (s, best of `repeat`) of one jitted `optax.sgd` step on this machine."""
+    """Measured wall time (s, best of `repeat`) of one jitted `optax.sgd` step on this machine.
+
+    **Arguments:**
+
+    - `loss_fn`: `loss_fn(params, batch) -> scalar`.
+    - `params`, `batch`: the step's inputs.
+    - `learning_rate`: of the `optax.sgd` step.
+    - `repeat`: timed repetitions after a warm-up.
+
+    **Returns:** the best time in seconds.
+    """
     opt = optax.sgd(learning_rate)
     state = opt.init(params)
 
@@ -167,6 +209,14 @@ def break_even_n(
     $C(n) = C_0\\, n/n_0$; the quantum count grows polylogarithmically through the per-query
     cost (block encoding / QRAM depth), $Q(n) = Q_0 (\\log_2 n/\\log_2 n_0)^{q}$, $q$ =
     `log_power`, with $\\kappa$, $P$, $N$, $T$ held at their measured values.
+
+    **Arguments:**
+
+    - `quantum_total`: $Q_0$, the quantum count measured at $n_0$.
+    - `classical_total`: $C_0$, the classical FLOPs at $n_0$.
+    - `n0`: the measured size.
+    - `log_power`: $q$.
+    - `n_max`: the largest $n$ searched.
 
     **Returns:** the break-even $n$ (`inf` if none up to `n_max`).
     """
@@ -269,8 +319,36 @@ def resource_table(
     return table
 
 
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """The library's one Markdown table writer (resource tables, experiment reports, the demo).
+
+    **Arguments:**
+
+    - `header`: the column titles.
+    - `rows`: the rows, one value per column; floats are printed with 4 significant digits,
+      anything else (e.g. pre-formatted strings) with `str`.
+
+    **Returns:** the table as a string (header, separator, one line per row).
+    """
+
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def table_markdown(table: dict[str, Any]) -> str:
-    """Render `resource_table` output as a Markdown table."""
+    """Render `resource_table` output as a Markdown table.
+
+    **Arguments:**
+
+    - `table`: a `resource_table` dict.
+
+    **Returns:** a one-paragraph summary of the run's figures, then a table with one row per
+    QLSA (queries, total cost, break-even $n$).
+    """
     head = (
         f"κ = {table['kappa']:.4g}, P = {table['target_probability']:.3g}, "
         f"ε = {table['eps']:.3g}, n = {table['n']}, N = {table['order']}, T = "
@@ -280,11 +358,13 @@ def table_markdown(table: dict[str, Any]) -> str:
         f"rounds = {table['rounds']:.0f}, samples = {table['samples']:.3g}, classical FLOPs = "
         f"{table['classical_flops']}"
     )
-    rows = ["| QLSA | queries | total | break-even n |", "|---|---|---|---|"]
-    for name, r in table["qlsa"].items():
-        be = r["break_even_n"]
-        rows.append(
-            f"| {name} | {r['queries']:.3g} | {r['total']:.3g} | "
-            f"{'—' if be is None else f'{be:.3g}'} |"
-        )
-    return head + "\n\n" + "\n".join(rows)
+    rows = [
+        [
+            name,
+            f"{r['queries']:.3g}",
+            f"{r['total']:.3g}",
+            "—" if r["break_even_n"] is None else f"{r['break_even_n']:.3g}",
+        ]
+        for name, r in table["qlsa"].items()
+    ]
+    return head + "\n\n" + markdown_table(["QLSA", "queries", "total", "break-even n"], rows)

@@ -29,21 +29,34 @@ from ._errors import (
     check_finite,
     check_finite_tree,
     check_int_range,
-    check_memory,
     check_positive,
-    default_memory_limit,
     is_concrete,
+)
+from ._lanczos import (
+    _choose_reortho,
+    _gauss_quadrature,
+    _lanczos_init,
+    _lanczos_result,
+    _lanczos_step,
+    lanczos_tridiag,
 )
 from ._progress import progress_counter
 from ._prune import check_mask
 
 VIEWS = ("active", "masked", "dense")
 _UNROLL_BATCHES = 8
-REORTHO = ("auto", "full", "none")
 
 
 def stack_batches(batches) -> PyTree:
-    """A list/tuple of batch pytrees → one pytree with a leading batch-index axis."""
+    """A list/tuple of batch pytrees → one pytree with a leading batch-index axis.
+
+    **Arguments:**
+
+    - `batches`: a list or tuple of batch pytrees of one structure, or an already stacked pytree
+      (returned as it is).
+
+    **Returns:** the stacked pytree.
+    """
     if isinstance(batches, list | tuple):
         if not batches:
             raise ValueError("`batches` is empty; pass at least one batch.")
@@ -187,7 +200,14 @@ def _check_kappa(kappa) -> None:
 
 def default_grid_size(num_steps: int) -> int:
     """Density grid points for `num_steps` quadrature nodes: at least 512, and 8 per node
-    spacing, so that the Gaussians of width $\\sigma \\approx h/3$ are resolved."""
+    spacing, so that the Gaussians of width $\\sigma \\approx h/3$ are resolved.
+
+    **Arguments:**
+
+    - `num_steps`: the Lanczos depth (nodes per probe).
+
+    **Returns:** the number of grid points.
+    """
     return max(512, 8 * int(num_steps))
 
 
@@ -251,95 +271,16 @@ def broaden_density(
     check_int_range("grid_size", size, 2)
     if grid is not None:
         check_finite("grid", grid)
-    metrics = _density_and_metrics(density.nodes, density.weights,
-                                   None if sigma is None else jnp.asarray(sigma),
-                                   None if grid is None else jnp.asarray(grid),
-                                   size, density.num_steps, kappa)  # fmt: skip
-    return SpectralDensity(*metrics, density.dim, density.num_steps, density.reortho,
-                           density.view)  # fmt: skip
-
-
-def lanczos_tridiag(
-    matvec: Callable, v0: Float[Array, " d"], num_steps: int, *, reortho: bool = True
-) -> tuple[Array, Array]:
-    """Lanczos tridiagonalization $Q^\\top A Q = T$ from start vector `v0`; returns `T`'s diagonals.
-
-    With `reortho=True` all basis vectors are kept (memory $(k{+}1) d$) and every new vector is
-    orthogonalized against them twice (classical Gram–Schmidt, twice is enough); with
-    `reortho=False` only three vectors live at a time (memory $O(d)$), at the price of ghost
-    copies of converged Ritz values. On breakdown ($\\beta_j \\approx 0$: an invariant subspace
-    was found) the remaining steps are decoupled ($\\beta = 0$) with diagonal $\\alpha_0$, so they
-    get zero quadrature weight and do not move the extreme Ritz values.
-
-    **Returns:** `(alphas, betas)`, the diagonal and off-diagonal of $T$.
-    """
-    state = _lanczos_init(v0, num_steps, reortho)
-    state = jax.lax.fori_loop(
-        0, num_steps, lambda j, st: _lanczos_step(matvec, j, st, num_steps, reortho), state
+    metrics = _density_and_metrics(
+        density.nodes,
+        density.weights,
+        None if sigma is None else jnp.asarray(sigma),
+        None if grid is None else jnp.asarray(grid),
+        size,
+        density.num_steps,
+        kappa,
     )
-    return _lanczos_result(state)
-
-
-def _lanczos_init(v0, num_steps, reortho):
-    d, dtype = v0.shape[0], v0.dtype
-    q0 = v0 / jnp.linalg.norm(v0)
-    basis = jnp.zeros((num_steps, d), dtype).at[0].set(q0) if reortho else None
-    zero = jnp.zeros((), dtype)
-    return (q0, jnp.zeros((d,), dtype), zero, basis, jnp.zeros((num_steps,), dtype),
-            jnp.zeros((num_steps,), dtype), zero, jnp.array(False))  # fmt: skip
-
-
-def _lanczos_result(state):
-    *_, alphas, betas, _, _ = state
-    return alphas, betas[:-1]
-
-
-def _lanczos_step(matvec, j, state, num_steps, reortho):
-    """One Lanczos step $j$ (see `lanczos_tridiag`); `state` from `_lanczos_init`."""
-    q, q_prev, b_prev, basis, alphas, betas, scale, broken = state
-    tol = float(jnp.finfo(q.dtype).eps) ** 0.75
-    w = matvec(q) - b_prev * q_prev
-    a = jnp.vdot(q, w)
-    w = w - a * q
-    if reortho:
-        w = w - basis.T @ (basis @ w)
-        w = w - basis.T @ (basis @ w)
-    b = jnp.linalg.norm(w)
-    scale = jnp.maximum(scale, jnp.abs(a) + b + b_prev)
-    broken = broken | (b <= tol * scale)
-    b = jnp.where(broken, jnp.zeros_like(b), b)
-    q_next = jnp.where(broken, jnp.zeros_like(w), w / jnp.where(broken, jnp.ones_like(b), b))
-    alphas = alphas.at[j].set(jnp.where(broken & (b_prev == 0) & (j > 0), alphas[0], a))
-    betas = betas.at[j].set(b)
-    if reortho:
-        basis = basis.at[jnp.minimum(j + 1, num_steps - 1)].set(
-            jnp.where(j + 1 < num_steps, q_next, basis[num_steps - 1])
-        )
-    return q_next, q, b, basis, alphas, betas, scale, broken
-
-
-def _gauss_quadrature(alphas, betas):
-    t = jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
-    nodes, vecs = jnp.linalg.eigh(t)
-    return nodes, jnp.square(vecs[0])
-
-
-def lanczos_memory_bytes(dim: int, num_steps: int, reortho: bool, itemsize: int = 4) -> int:
-    """Estimated bytes of one Lanczos run: the basis when re-orthogonalizing, else 6 vectors."""
-    return int(itemsize * dim * ((num_steps + 4) if reortho else 6))
-
-
-def _choose_reortho(reortho, dim, num_steps, itemsize, memory_limit) -> bool:
-    if reortho not in REORTHO:
-        raise ValueError(f"`reortho` must be one of {REORTHO}, got {reortho!r}.")
-    limit = default_memory_limit() if memory_limit is None else int(memory_limit)
-    need = lanczos_memory_bytes(dim, num_steps, True, itemsize)
-    if reortho == "full":
-        check_memory(f"Lanczos with full re-orthogonalization ({num_steps} x {dim})", need, limit)
-        return True
-    if reortho == "none":
-        return False
-    return need <= limit
+    return SpectralDensity(*metrics, density.dim, density.num_steps, density.reortho, density.view)
 
 
 def slq_spectrum(
@@ -405,8 +346,9 @@ def slq_spectrum(
 
     nodes, weights = jax.lax.map(one, jax.random.split(key, num_probes))
     sig = None if sigma is None else jnp.asarray(sigma, dtype)
-    metrics = _density_and_metrics(nodes, weights / jnp.asarray(num_probes, dtype), sig, None,
-                                   grid_size, num_steps, kappa)  # fmt: skip
+    metrics = _density_and_metrics(
+        nodes, weights / jnp.asarray(num_probes, dtype), sig, None, grid_size, num_steps, kappa
+    )
     return SpectralDensity(*metrics, int(dim), int(num_steps), "full" if full else "none", view)
 
 
@@ -471,6 +413,15 @@ def hessian_spectrum(
     probes the density is the probes' average (`slq_spectrum`). `progress(probe, step, total)`,
     if given, is called after each host-driven Lanczos step (for long runs at model scale).
 
+    **Arguments:**
+
+    - `loss_fn`, `params`, `batches`, `mask`, `view`: the Hessian (`hessian_operator`).
+    - `key`: PRNG key of the probes.
+    - `num_steps`, `num_probes`, `reortho`, `grid_size`, `sigma`, `kappa`, `memory_limit`:
+      as for `slq_spectrum`.
+    - `loop`: `"auto"`, `"host"` or `"device"` (above).
+    - `progress`: optional callback `progress(probe, step, total)`.
+
     **Returns:** a `SpectralDensity` whose `view`, `reortho`, `dim` say what was computed.
     """
     # A NaN in the data would otherwise surface as a meaningless spectrum.
@@ -493,9 +444,17 @@ def hessian_spectrum(
             f"got {num_steps}."
         )
     full = _choose_reortho(reortho, dim, num_steps, jnp.dtype(dtype).itemsize, memory_limit)
-    kw = dict(num_steps=num_steps, num_probes=num_probes, reortho="full" if full else "none",
-              dtype=dtype, grid_size=grid_size, sigma=sigma, kappa=kappa, view=view,
-              memory_limit=memory_limit)  # fmt: skip
+    kw = dict(
+        num_steps=num_steps,
+        num_probes=num_probes,
+        reortho="full" if full else "none",
+        dtype=dtype,
+        grid_size=grid_size,
+        sigma=sigma,
+        kappa=kappa,
+        view=view,
+        memory_limit=memory_limit,
+    )
     if loop not in ("auto", "host", "device"):
         raise ValueError(f"`loop` must be 'auto', 'host' or 'device', got {loop!r}.")
     if loop == "auto":
@@ -516,8 +475,9 @@ def hessian_spectrum(
         for j in range(num_steps):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*[Dd]onat")
-                state = step(state, loss_dyn, params, batches, m_flat, idx,
-                             jnp.asarray(j, jnp.int32))  # fmt: skip
+                state = step(
+                    state, loss_dyn, params, batches, m_flat, idx, jnp.asarray(j, jnp.int32)
+                )
             bar.update(1)
             if progress is not None:
                 jax.block_until_ready(state[0])
@@ -528,8 +488,9 @@ def hessian_spectrum(
     bar.close()
     sig = None if sigma is None else jnp.asarray(sigma, dtype)
     weights = jnp.stack(weights) / jnp.asarray(num_probes, dtype)
-    metrics = _density_and_metrics(jnp.stack(nodes), weights, sig, None, grid_size, num_steps,
-                                   kappa)  # fmt: skip
+    metrics = _density_and_metrics(
+        jnp.stack(nodes), weights, sig, None, grid_size, num_steps, kappa
+    )
     return SpectralDensity(*metrics, dim, num_steps, "full" if full else "none", view)
 
 
@@ -545,8 +506,7 @@ def _host_programs(loss_static, view: str, num_steps: int, full: bool):
         return _lanczos_step(matvec, j, state, num_steps, full)
 
     # `init` is jitted so that every state leaf is its own buffer (donation rejects shared ones).
-    return (jax.jit(step, donate_argnums=0),
-            jax.jit(lambda v: _lanczos_init(v, num_steps, full)))  # fmt: skip
+    return (jax.jit(step, donate_argnums=0), jax.jit(lambda v: _lanczos_init(v, num_steps, full)))
 
 
 @jax.jit

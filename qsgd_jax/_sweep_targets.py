@@ -15,16 +15,10 @@ from ._field import DenseField
 from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
+from ._prune import magnitude_keep
 from ._sweep import check_range, sweep_target
 from ._tomography import tomography
 from ._toy import CubicLoss
-
-
-def magnitude_keep(theta: Float[Array, " n"], sparsity) -> Bool[Array, " n"]:
-    """Keep the $(1 - \\text{sparsity})\\,n$ largest-magnitude entries; `sparsity` may be traced."""
-    n = theta.shape[0]
-    rank = jnp.argsort(jnp.argsort(jnp.abs(theta)))  # 0 = smallest magnitude
-    return rank >= jnp.floor(sparsity * n).astype(rank.dtype)
 
 
 def masked_field(field: DenseField, keep: Bool[Array, " n"]) -> DenseField:
@@ -32,6 +26,13 @@ def masked_field(field: DenseField, keep: Bool[Array, " n"]) -> DenseField:
 
     Rows and columns of pruned coordinates are zeroed, so a pruned coordinate that starts at 0
     stays exactly 0 and the active block is the active-set field of DESIGN §2.
+
+    **Arguments:**
+
+    - `field`: a `DenseField`.
+    - `keep`: bool vector, `True` = active coordinate.
+
+    **Returns:** the restricted `DenseField`.
     """
     k = keep.astype(field.f1.dtype)
     f2 = None
@@ -85,6 +86,14 @@ def toy_window_error(
     `config["order"]` (`<= max_order`) with learning rate `config["eta"]`. `sweep` checks the
     grid first: `eta > 0`, `sparsity` in [0, 1), `order` an integer in [1, `max_order`].
 
+    **Arguments:**
+
+    - `config`: `eta`, `sparsity`, `order` (traced scalars under `sweep`).
+    - `loss`: the toy loss.
+    - `theta_bar`: the point whose magnitudes are pruned and where the Taylor model is taken.
+    - `steps`: GD steps of the window.
+    - `max_order`: the static largest Carleman order.
+
     **Returns:** `max_error` (max relative Carleman error), `rho` ($\\rho(F_1)$ on the active
     set) and `active` (number of active coordinates).
     """
@@ -92,7 +101,15 @@ def toy_window_error(
 
 
 def top_magnitude_index(params: PyTree, k: int) -> Int[Array, " k"]:
-    """Flat indices of the `k` largest-magnitude entries of a (concrete) parameter pytree."""
+    """Flat indices of the `k` largest-magnitude entries of a (concrete) parameter pytree.
+
+    **Arguments:**
+
+    - `params`: the parameter pytree.
+    - `k`: how many indices, in [1, number of parameters].
+
+    **Returns:** the indices, sorted ascending (int32).
+    """
     flat = np.asarray(ravel_pytree(params)[0])
     if not 1 <= k <= flat.size:
         raise ValueError(f"`k` must lie in [1, {flat.size}] (the number of parameters), got {k}.")
@@ -115,6 +132,15 @@ def model_window_error(
     The other parameters stay frozen at their values; among the candidates, `config["sparsity"]`
     prunes by magnitude (traced). Pick the candidates with `top_magnitude_index(params, k)`;
     $k \\approx 20$ keeps an order-3 Carleman state small (its dimension is $\\sum_j k^j$).
+
+    **Arguments:**
+
+    - `config`: `eta`, `sparsity`, `order` (traced scalars under `sweep`).
+    - `loss_fn`, `params`, `batch`: the model's loss, its parameters and one batch.
+    - `index`: the flat indices of the candidate coordinates.
+    - `steps`, `max_order`: as for `toy_window_error`.
+
+    **Returns:** as `toy_window_error`.
     """
     flat, unravel = ravel_pytree(params)
 
@@ -130,6 +156,13 @@ def readout_error(config, *, psi: Float[Array, " s"]) -> dict:
 
     `config["seed"]` (an integer) selects the PRNG key, so seeds can be a sweep axis too.
     `sweep` checks the grid first: `shots` an integer >= 1, `seed` an integer >= 0.
+
+    **Arguments:**
+
+    - `config`: `shots` and `seed` (traced scalars under `sweep`).
+    - `psi`: the normalized state.
+
+    **Returns:** `l2` and `linf`, the errors of the estimate.
     """
     key = jax.random.key(config["seed"])
     est = tomography(key, psi, config["shots"])
@@ -154,6 +187,14 @@ def history_kappa(
     idle copies. This is the system with $T$ steps and $p = $ `max_steps - T + idle` idle steps,
     so one compiled program serves every $T \\le$ `max_steps` (`sweep` checks `T` in
     [0, `max_steps`] and `eta > 0` first).
+
+    **Arguments:**
+
+    - `config`: `T` and `eta` (traced scalars under `sweep`).
+    - `g`, `H`: gradient and Hessian of the quadratic.
+    - `max_steps`: the largest $T$ (fixes the system's length).
+    - `idle`: extra idle steps.
+    - `num_iters`: Lanczos iterations of `condition_number`.
 
     **Returns:** `kappa`, `sigma_max`, `sigma_min` (matrix-free Lanczos estimates).
     """

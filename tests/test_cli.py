@@ -117,8 +117,7 @@ def test_unwritable_out_is_a_clear_error(fakes, tmp_path, capsys):
         ("scaling", "T_values=10,-20", "-20 is not"),
     ],
 )
-def test_out_of_range_settings_are_refused_before_running(tmp_path, capsys, name, setting,
-                                                          message):  # fmt: skip
+def test_out_of_range_settings_are_refused_before_running(tmp_path, capsys, name, setting, message):
     with pytest.raises(SystemExit) as e:
         main(["run", name, "--set", setting, "--out", str(tmp_path / "x")])
     assert e.value.code == 2
@@ -135,8 +134,16 @@ def test_every_numeric_setting_declares_a_range_and_presets_fit():
     with pytest.raises(ValueError, match=r"numeric settings \['k'\] need a `Range`"):
         register(Experiment("tmp_a", "-", "-", {p: {"k": 1} for p in PRESETS}, run))
     with pytest.raises(ValueError, match="preset 'ci'.*k must be an integer in \\[2, inf\\)"):
-        register(Experiment("tmp_b", "-", "-", {p: {"k": 1} for p in PRESETS}, run,
-                            ranges={"k": Range(2, integer=True)}))  # fmt: skip
+        register(
+            Experiment(
+                "tmp_b",
+                "-",
+                "-",
+                {p: {"k": 1} for p in PRESETS},
+                run,
+                ranges={"k": Range(2, integer=True)},
+            )
+        )
     assert "tmp_a" not in REGISTRY and "tmp_b" not in REGISTRY
     for exp in REGISTRY.values():
         for key, value in exp.presets["ci"].items():
@@ -145,7 +152,7 @@ def test_every_numeric_setting_declares_a_range_and_presets_fit():
                 and value is not None
                 and (not isinstance(value, tuple) or all(isinstance(v, int | float) for v in value))
             )
-            assert not numeric or key in exp.ranges, (exp.name, key)  # fmt: skip
+            assert not numeric or key in exp.ranges, (exp.name, key)
 
 
 _SLOW = """
@@ -170,9 +177,12 @@ def test_sigterm_during_a_run_leaves_no_temporary_folder(tmp_path):
 
     out, marker, log = tmp_path / "res" / "slow", tmp_path / "started", tmp_path / "log"
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _SLOW, str(out), str(marker)],
-                                env={**os.environ, "JAX_PLATFORMS": "cpu"},
-                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SLOW, str(out), str(marker)],
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
@@ -201,8 +211,9 @@ def test_a_diverging_run_is_a_message_naming_the_step(monkeypatch, tmp_path, cap
         qj.carleman_error(qj.carleman(poly, 1), jnp.ones(2), 6)
         raise AssertionError("not reached")  # pragma: no cover
 
-    monkeypatch.setitem(REGISTRY, "boom", Experiment("boom", "-", "-", {p: {} for p in PRESETS},
-                                                     run))  # fmt: skip
+    monkeypatch.setitem(
+        REGISTRY, "boom", Experiment("boom", "-", "-", {p: {} for p in PRESETS}, run)
+    )
     with pytest.raises(SystemExit) as e:
         main(["run", "boom", "--out", str(tmp_path / "x")])
     assert e.value.code == 2

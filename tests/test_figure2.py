@@ -107,8 +107,13 @@ def test_bad_settings_are_refused_before_running(tmp_path):
     with pytest.raises(ExperimentError, match="multiple of window"):
         run_experiment("figure2", "ci", ["steps=7"], out=tmp_path / "x", progress=lambda m: None)
     with pytest.raises(ExperimentError, match="qram_steps"):
-        run_experiment("figure2", "ci", ["qram=true", "qram_steps=4"], out=tmp_path / "y",
-                       progress=lambda m: None)  # fmt: skip
+        run_experiment(
+            "figure2",
+            "ci",
+            ["qram=true", "qram_steps=4"],
+            out=tmp_path / "y",
+            progress=lambda m: None,
+        )
     with pytest.raises(ExperimentError, match="finetune, scratch"):
         resolve_config(exp, "ci", ["mode=lottery"])
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
@@ -116,8 +121,16 @@ def test_bad_settings_are_refused_before_running(tmp_path):
 
 def test_qram_variant_and_sparse_scratch(tmp_path):
     """QRAM: classical steps after each download, then the upload; scratch: fresh kept weights."""
-    sets = ["qram=true", "qram_steps=1", "mode=scratch", "baseline=false", "pretrain_steps=20",
-            "lanczos_steps=4", "spectrum_every=4", "eval_every=1"]  # fmt: skip
+    sets = [
+        "qram=true",
+        "qram_steps=1",
+        "mode=scratch",
+        "baseline=false",
+        "pretrain_steps=20",
+        "lanczos_steps=4",
+        "spectrum_every=4",
+        "eval_every=1",
+    ]
     res = run_experiment("figure2", "ci", sets, out=tmp_path / "q", progress=lambda m: None)
     record = json.loads(res.json.read_text())
     cfg, r = record["config"], record["results"]

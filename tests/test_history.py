@@ -13,10 +13,10 @@ from qsgd_jax import (
     condition_number,
     history_report,
     history_system,
-    kappa_scaling,
     target_probability,
     taylor_history_system,
 )
+from qsgd_jax.experiments import kappa_scaling
 
 
 def _maps(d=4, T=6, seed=0, scale=0.45):
@@ -195,7 +195,7 @@ def test_kappa_scaling_article_form_against_numpy_svd():
     # kappa_scaling's documented construction (n = 6, eta = 0.1, seed 0), rebuilt in numpy, and
     # the unpadded system (its default) assembled densely: kappa from numpy's SVD.
     n, eta, Ts = 6, 0.1, (20, 40, 80)
-    res = qj.kappa_scaling(Ts, method="dense")
+    res = kappa_scaling(Ts, method="dense")
     rng = np.random.default_rng(0)
     Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
     lam = np.linspace(0.5, 3.0, n)
@@ -215,4 +215,4 @@ def test_kappa_scaling_article_form_against_numpy_svd():
     assert 0.7 < res.exponent_dissipative < 1.3
     assert res.exponent_almost > res.exponent_dissipative + 0.4
     with pytest.raises(ValueError, match="`idle`"):
-        qj.kappa_scaling(Ts, idle=-1)
+        kappa_scaling(Ts, idle=-1)

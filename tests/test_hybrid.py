@@ -11,7 +11,6 @@ import pytest
 from qsgd_jax import (
     HybridConfig,
     WindowConfig,
-    early_late,
     hybrid_run,
     load_digits,
     make_mlp,
@@ -19,6 +18,7 @@ from qsgd_jax import (
     plot_hybrid,
     prune_mask,
 )
+from qsgd_jax.experiments import early_late
 
 
 def quadratic_loss(params, batch):
@@ -32,9 +32,14 @@ def test_quadratic_exact_readout_equals_optax_sgd():
     y = x @ jnp.asarray(rng.normal(size=(8, 1))) + 0.1 * jnp.asarray(rng.normal(size=(200, 1)))
     params = {"lin": {"kernel": jnp.asarray(rng.normal(size=(8, 1)))}}
     cfg = HybridConfig(
-        window=WindowConfig(0.1, 5, diagnostics=False), pretrain_steps=10, sparsity=0.5,
-        batch_size=20, sparse_steps=17, num_windows=2, classical_between=2,
-    )  # fmt: skip
+        window=WindowConfig(0.1, 5, diagnostics=False),
+        pretrain_steps=10,
+        sparsity=0.5,
+        batch_size=20,
+        sparse_steps=17,
+        num_windows=2,
+        classical_between=2,
+    )
     res = hybrid_run(quadratic_loss, params, x, y, cfg, jax.random.key(0))
     again = hybrid_run(quadratic_loss, params, x, y, cfg, jax.random.key(0))
     np.testing.assert_array_equal(res.distance, again.distance)  # same keys, same results
@@ -56,13 +61,20 @@ def test_digits_pipeline_accuracy_and_plot(digits, tmp_path):
     data, model = digits
     cfg = HybridConfig(
         window=WindowConfig(0.1, 5, readout="sample", shots=10**5, history=False),
-        pretrain_steps=150, sparsity=0.9, batch_size=64, sparse_steps=12, num_windows=2,
-        classical_between=1, adaptive=True, spectrum_steps=16,
-    )  # fmt: skip
+        pretrain_steps=150,
+        sparsity=0.9,
+        batch_size=64,
+        sparse_steps=12,
+        num_windows=2,
+        classical_between=1,
+        adaptive=True,
+        spectrum_steps=16,
+    )
     params = model.init(jax.random.key(1))
     ev = model_evaluate(model, data)
-    a = hybrid_run(model.loss_fn, params, data.x_train, data.y_train, cfg, jax.random.key(2),
-                   evaluate=ev)  # fmt: skip
+    a = hybrid_run(
+        model.loss_fn, params, data.x_train, data.y_train, cfg, jax.random.key(2), evaluate=ev
+    )
     summ = a.summary()
     json.dumps(summ)
     acc_h, acc_s = summ["final_hybrid"]["accuracy"], summ["final_sgd"]["accuracy"]
@@ -80,8 +92,9 @@ def test_early_vs_late(digits):
     params = model.init(jax.random.key(3))
     mask = prune_mask(params, 0.9)
     cfg = WindowConfig(0.1, 4, history=False)
-    out = early_late(model.loss_fn, params, mask, data.x_train, data.y_train, cfg, [0, 6],
-                     jax.random.key(4))  # fmt: skip
+    out = early_late(
+        model.loss_fn, params, mask, data.x_train, data.y_train, cfg, [0, 6], jax.random.key(4)
+    )
     assert list(out["start"]) == [0, 6]
     assert np.all((out["positive_fraction"] >= 0) & (out["positive_fraction"] <= 1))
     assert np.all(np.isfinite(out["total_error"])) and np.all(out["spectral_radius"] > 0)

@@ -76,8 +76,10 @@ def test_groupnorm_is_per_example_and_norm_free_has_skip_gains(getkey):
 def test_mlp_cnn_losses_accuracy_and_dtype(getkey):
     x = jax.random.normal(getkey(), (6, 40), jnp.float64)
     y = jnp.arange(6, dtype=jnp.int32) % 3
-    for model in (make_mlp((40,), 3, (8,), dtype=jnp.float64),
-                  make_cnn((40,), 3, (4, 8), norm="batch", dtype=jnp.float64)):  # fmt: skip
+    for model in (
+        make_mlp((40,), 3, (8,), dtype=jnp.float64),
+        make_cnn((40,), 3, (4, 8), norm="batch", dtype=jnp.float64),
+    ):
         params = model.init(getkey())
         assert all(p.dtype == jnp.float64 for p in jax.tree_util.tree_leaves(params))
         batch = Batch(x, y)

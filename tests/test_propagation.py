@@ -60,8 +60,9 @@ def test_slq_full_depth_on_diagonal_is_exact(getkey):
     # the quadrature is the exact uniform spectrum, so E, t*, t_c are exact.
     ev = _spectrum(n=60, seed=2)
     d = jnp.asarray(ev)
-    sd = slq_spectrum(lambda v: d * v, 60, getkey(), num_steps=60, num_probes=1,
-                      reortho="full", dtype=jnp.float64)  # fmt: skip
+    sd = slq_spectrum(
+        lambda v: d * v, 60, getkey(), num_steps=60, num_probes=1, reortho="full", dtype=jnp.float64
+    )
     c = propagation_from_spectrum(sd, ETA, num_steps=200)
     ref = error_propagation(d, jnp.ones(60, jnp.float64), ETA, num_steps=200)
     np.testing.assert_allclose(c.total, ref.total, rtol=1e-7)
@@ -74,8 +75,9 @@ def test_slq_on_rotated_spectrum_within_quadrature_accuracy(getkey):
     rng = np.random.default_rng(5)
     q, _ = np.linalg.qr(rng.normal(size=(ev.size, ev.size)))
     a = jnp.asarray((q * ev) @ q.T)
-    sd = slq_spectrum(lambda v: a @ v, ev.size, getkey(), num_steps=40, num_probes=30,
-                      dtype=jnp.float64)  # fmt: skip
+    sd = slq_spectrum(
+        lambda v: a @ v, ev.size, getkey(), num_steps=40, num_probes=30, dtype=jnp.float64
+    )
     c = propagation_from_spectrum(sd, ETA, num_steps=80)
     ref = error_propagation(jnp.asarray(ev), jnp.ones(ev.size), ETA, num_steps=80)
     # Tolerance: the Hutchinson error of 30 probes on the 2 % weight of the growing modes
@@ -135,8 +137,11 @@ def test_plots(getkey, tmp_path):
     d = jnp.asarray(ev)
     sd = slq_spectrum(lambda v: d * v, 80, getkey(), num_steps=30, dtype=jnp.float64)
     # A second "checkpoint": the same spectrum stretched by 1.5.
-    sd2 = eqx.tree_at(lambda x: (x.nodes, x.grid, x.density),
-                      sd, (1.5 * sd.nodes, 1.5 * sd.grid, sd.density / 1.5))  # fmt: skip
+    sd2 = eqx.tree_at(
+        lambda x: (x.nodes, x.grid, x.density),
+        sd,
+        (1.5 * sd.nodes, 1.5 * sd.grid, sd.density / 1.5),
+    )
     dens = {"epoch 0": sd, "epoch 2": sd2}
     curves = {k: propagation_from_spectrum(v, ETA, num_steps=60) for k, v in dens.items()}
     fig = plot_spectral_densities(dens)
@@ -171,14 +176,14 @@ def _paper_like(seed=0):
     """Near-zero bulk (dropped by a_c), dissipative modes with eta*lam in [0.4, 0.8], a few
     negative modes with growth 1.41-1.45: E_paper dips below 1, then crosses back."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.uniform(-1.0, 1.0, 700), rng.uniform(4.0, 8.0, 290),
-                           rng.uniform(-4.5, -4.1, 10)])  # fmt: skip
+    return np.concatenate(
+        [rng.uniform(-1.0, 1.0, 700), rng.uniform(4.0, 8.0, 290), rng.uniform(-4.5, -4.1, 10)]
+    )
 
 
 def test_paper_proxy_on_exact_spectrum():
     ev = _paper_like()
-    p = qj.paper_error_proxy(jnp.asarray(ev), jnp.full(ev.shape, 1.0 / ev.size), ETA,
-                             num_steps=40)  # fmt: skip
+    p = qj.paper_error_proxy(jnp.asarray(ev), jnp.full(ev.shape, 1.0 / ev.size), ETA, num_steps=40)
     val, n_c, first, back = _proxy_oracle(ev, np.ones(ev.size), ETA, 0.4, 40)
     np.testing.assert_allclose(p.value, val, rtol=1e-12)
     assert float(p.kept_mass) == pytest.approx(n_c, rel=1e-12) and n_c == pytest.approx(0.3)
@@ -214,9 +219,15 @@ def test_paper_proxy_from_slq_of_a_diagonal_hessian(getkey):
     # Quadratic loss 0.5 sum d_i p_i^2: its Hessian is diag(d). Full-depth Lanczos from a
     # Rademacher probe on distinct eigenvalues gives nodes = d and weights = 1/s exactly.
     d = jnp.asarray(_paper_like(seed=3)[::10])  # 100 distinct eigenvalues
-    sd = qj.hessian_spectrum(lambda p, b: 0.5 * jnp.sum(d * p["w"] ** 2),
-                             {"w": jnp.ones(d.size, jnp.float64)}, [jnp.zeros(1)], getkey(),
-                             view="dense", num_steps=d.size, reortho="full")  # fmt: skip
+    sd = qj.hessian_spectrum(
+        lambda p, b: 0.5 * jnp.sum(d * p["w"] ** 2),
+        {"w": jnp.ones(d.size, jnp.float64)},
+        [jnp.zeros(1)],
+        getkey(),
+        view="dense",
+        num_steps=d.size,
+        reortho="full",
+    )
     p = qj.paper_proxy_from_spectrum(sd, ETA, num_steps=40)
     val, n_c, first, back = _proxy_oracle(np.asarray(d), np.ones(d.size), ETA, 0.4, 40)
     np.testing.assert_allclose(p.value, val, rtol=1e-8)

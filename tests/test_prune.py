@@ -12,6 +12,7 @@ from qsgd_jax import (
     check_mask,
     count_active,
     keep_pruned_zero,
+    magnitude_keep,
     prune_mask,
     sparsity_of,
 )
@@ -51,6 +52,31 @@ def test_exact_global_sparsity_and_untouched_leaves(getkey, sparsity):
     )
 
 
+def _numpy_keep(theta, sparsity):
+    # the documented rule: k = round(sparsity * n) smallest |theta_i| pruned (numpy's round,
+    # halves to even), earlier index first among ties; n - k kept
+    theta = np.asarray(theta)
+    k = int(np.round(sparsity * theta.size))
+    keep = np.ones(theta.size, bool)
+    keep[np.argsort(np.abs(theta), kind="stable")[:k]] = False
+    return keep
+
+
+@pytest.mark.parametrize(
+    "theta, sparsity",
+    [((0.3, -0.1, 0.2), 0.5), ((0.3, -0.1, 0.2, 0.5, -0.4), 0.5), ((1.0, -1.0, 2.0, 0.5), 0.3)],
+)
+def test_one_rule_for_flat_vectors_and_pytrees(theta, sparsity):
+    ref = _numpy_keep(theta, sparsity)
+    if theta == (0.3, -0.1, 0.2):
+        assert ref.tolist() == [True, False, False]  # k = round(1.5) = 2 pruned, 1 kept
+    flat = np.asarray(magnitude_keep(jnp.asarray(theta), sparsity))
+    params = {"a": {"kernel": jnp.asarray(theta).reshape(1, -1)}}
+    tree = np.asarray(prune_mask(params, sparsity)["a"]["kernel"]).ravel()
+    np.testing.assert_array_equal(flat, ref)
+    np.testing.assert_array_equal(tree, ref)
+
+
 def test_ties_still_give_exact_count():
     params = {"a": {"kernel": jnp.zeros((10, 10))}, "head": {"kernel": jnp.ones((2, 2))}}
     mask = prune_mask(params, 0.37)
@@ -82,8 +108,9 @@ def test_masked_transform_keeps_zeros_through_100_sgd_steps(getkey):
         return jnp.mean((h @ p["head"]["kernel"]) ** 2) + jnp.sum(p["conv"]["kernel"] ** 2)
 
     # Momentum and weight decay would revive pruned weights without the mask.
-    opt = optax.chain(optax.add_decayed_weights(1e-2), optax.sgd(0.1, momentum=0.9),
-                      keep_pruned_zero(mask))  # fmt: skip
+    opt = optax.chain(
+        optax.add_decayed_weights(1e-2), optax.sgd(0.1, momentum=0.9), keep_pruned_zero(mask)
+    )
     p = params  # deliberately NOT zeroed first: the transform must zero pruned weights itself
     state = opt.init(p)
 

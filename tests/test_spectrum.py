@@ -36,8 +36,16 @@ def _known(kind, n=300, seed=0):
 @pytest.mark.parametrize("reortho", ["full", "none"])
 def test_slq_on_known_spectra(getkey, kind, reortho):
     ev, mv = _known(kind)
-    sd = slq_spectrum(mv, ev.size, getkey(), num_steps=60, num_probes=8, reortho=reortho,
-                      dtype=jnp.float64, grid_size=1024)  # fmt: skip
+    sd = slq_spectrum(
+        mv,
+        ev.size,
+        getkey(),
+        num_steps=60,
+        num_probes=8,
+        reortho=reortho,
+        dtype=jnp.float64,
+        grid_size=1024,
+    )
     assert sd.reortho == reortho and sd.dim == ev.size
     assert float(jnp.trapezoid(sd.density, sd.grid)) == pytest.approx(1.0, abs=1e-6)
     assert float(jnp.sum(sd.weights)) == pytest.approx(1.0, abs=1e-12)
@@ -58,14 +66,55 @@ def test_lanczos_matches_matfree_and_handles_breakdown(getkey):
     np.testing.assert_allclose(betas, ref.J_small[1], rtol=1e-8, atol=1e-10)
     # Three distinct eigenvalues: the Krylov space is exhausted after 3 steps.
     d = jnp.asarray(np.repeat([-1.0, 1.0, 2.0], 10))
-    sd = slq_spectrum(lambda x: d * x, 30, getkey(), num_steps=12, num_probes=3,
-                      reortho="full", dtype=jnp.float64)  # fmt: skip
+    sd = slq_spectrum(
+        lambda x: d * x, 30, getkey(), num_steps=12, num_probes=3, reortho="full", dtype=jnp.float64
+    )
     assert float(sd.lambda_min) == pytest.approx(-1.0) and float(sd.lambda_max) == pytest.approx(2)
     big = np.asarray(sd.weights) > 1e-8
-    np.testing.assert_allclose(np.sort(np.unique(np.round(np.asarray(sd.nodes)[big], 8))),
-                               [-1.0, 1.0, 2.0])  # fmt: skip
+    np.testing.assert_allclose(
+        np.sort(np.unique(np.round(np.asarray(sd.nodes)[big], 8))), [-1.0, 1.0, 2.0]
+    )
     assert float(sd.positive_fraction) == pytest.approx(2 / 3)
     assert np.all(np.isfinite(np.asarray(sd.density)))
+
+
+_EIGH_TRIDIAGONAL_SCRIPT = """
+import jax, numpy as np, scipy.linalg
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+jax.config.update("jax_enable_x64", True)
+assert len(jax.devices()) == 4
+rng = np.random.default_rng(0)
+d, e = rng.normal(size=(64, 64)), rng.normal(size=(64, 63))
+e[3, 10] = 0.0  # a decoupled block, as after a Lanczos breakdown
+top = jax.jit(jax.vmap(lambda a, b: jax.scipy.linalg.eigh_tridiagonal(a, b, eigvals_only=True)[-1]))
+sharding = NamedSharding(Mesh(np.array(jax.devices()), ("x",)), PartitionSpec("x"))
+for _ in range(5):
+    got = np.asarray(top(jax.device_put(d, sharding), jax.device_put(e, sharding)))
+ref = np.array([scipy.linalg.eigvalsh_tridiagonal(d[i], e[i])[-1] for i in range(64)])
+print(np.max(np.abs(got - ref)))
+"""
+
+
+def test_eigh_tridiagonal_does_not_deadlock_on_forced_cpu_devices():
+    # The condition number and the dissipation diagnostics take the largest Ritz value with
+    # jax.scipy.linalg.eigh_tridiagonal; sweeps vmap them and shard over devices, where a
+    # batched LAPACK eigensolver can deadlock. A subprocess, so that a deadlock is a timeout.
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _EIGH_TRIDIAGONAL_SCRIPT],
+        env=env,
+        timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert float(out.stdout.strip().splitlines()[-1]) < 1e-12
 
 
 def _small_problem(key):
@@ -85,8 +134,10 @@ def test_masked_hvp_equals_dense_hessian_restricted(getkey):
 
     def mean_loss(f):
         p = unravel(f)
-        return 0.5 * (model.loss_fn(p, Batch(batches.x[0], batches.y[0]))
-                      + model.loss_fn(p, Batch(batches.x[1], batches.y[1])))  # fmt: skip
+        return 0.5 * (
+            model.loss_fn(p, Batch(batches.x[0], batches.y[0]))
+            + model.loss_fn(p, Batch(batches.x[1], batches.y[1]))
+        )
 
     h = np.asarray(jax.jit(jax.hessian(mean_loss))(flat))
     m = np.asarray(jax.flatten_util.ravel_pytree(mask)[0]).astype(bool)
@@ -115,13 +166,31 @@ def test_masked_hvp_equals_dense_hessian_restricted(getkey):
     # Both views of the spectrum: full-depth SLQ reproduces the active eigenvalues exactly, and
     # the masked view adds the pruned directions to the spike at zero.
     lam = np.linalg.eigvalsh(h_act)
-    act = hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, view="active",
-                           num_steps=idx.size, num_probes=4, reortho="full")  # fmt: skip
+    act = hessian_spectrum(
+        model.loss_fn,
+        params,
+        batches,
+        getkey(),
+        mask,
+        view="active",
+        num_steps=idx.size,
+        num_probes=4,
+        reortho="full",
+    )
     assert act.view == "active" and act.dim == idx.size
     assert float(act.lambda_min) == pytest.approx(lam.min(), rel=1e-6, abs=1e-9)
     assert float(act.lambda_max) == pytest.approx(lam.max(), rel=1e-6)
-    msk = hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, view="masked",
-                           num_steps=n, num_probes=4, reortho="full")  # fmt: skip
+    msk = hessian_spectrum(
+        model.loss_fn,
+        params,
+        batches,
+        getkey(),
+        mask,
+        view="masked",
+        num_steps=n,
+        num_probes=4,
+        reortho="full",
+    )
     near0 = np.abs(np.asarray(msk.nodes)) < 1e-9
     # Zero mass = (pruned directions + exact zero modes of the active Hessian) / n, up to the
     # Hutchinson error of 4 Rademacher probes.
@@ -144,8 +213,11 @@ def test_slq_under_jit_and_vmap(getkey):
 
     @jax.jit
     def run(keys):
-        return jax.vmap(lambda k: slq_spectrum(mv, 100, k, num_steps=30, dtype=jnp.float64,
-                                               reortho="none").lambda_max)(keys)  # fmt: skip
+        return jax.vmap(
+            lambda k: (
+                slq_spectrum(mv, 100, k, num_steps=30, dtype=jnp.float64, reortho="none").lambda_max
+            )
+        )(keys)
 
     out = run(jax.random.split(getkey(), 3))
     np.testing.assert_allclose(out, ev.max(), rtol=1e-3)
@@ -227,8 +299,9 @@ def test_density_is_the_probe_average_exact_on_a_diagonal(getkey):
     # 1/n; the averaged density must be the exact broadened spectrum.
     ev = np.sort(_known("diagonal", n=40, seed=4)[0])
     d = jnp.asarray(ev)
-    sd = qj.slq_spectrum(lambda v: d * v, 40, getkey(), num_steps=40, num_probes=3,
-                         reortho="full", dtype=jnp.float64)  # fmt: skip
+    sd = qj.slq_spectrum(
+        lambda v: d * v, 40, getkey(), num_steps=40, num_probes=3, reortho="full", dtype=jnp.float64
+    )
     want = _gauss_density(sd.grid, ev, np.full(40, 1 / 40), float(sd.sigma))
     np.testing.assert_allclose(sd.density, want, rtol=1e-7, atol=1e-9)
     # Each probe carries 1/P of the mass.
@@ -236,8 +309,9 @@ def test_density_is_the_probe_average_exact_on_a_diagonal(getkey):
     # Re-broadened on a grid shared with another checkpoint.
     grid = jnp.linspace(-1.0, 4.0, 300, dtype=jnp.float64)
     other = qj.broaden_density(sd, sigma=0.05, grid=grid)
-    np.testing.assert_allclose(other.density, _gauss_density(grid, ev, np.full(40, 1 / 40), 0.05),
-                               rtol=1e-7, atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        other.density, _gauss_density(grid, ev, np.full(40, 1 / 40), 0.05), rtol=1e-7, atol=1e-9
+    )
     assert float(other.lambda_max) == float(sd.lambda_max) and other.dim == sd.dim
 
 
@@ -255,8 +329,16 @@ def test_broadening_bad_input(getkey):
 def test_host_loop_reports_progress_per_step(getkey):
     model, params, batches, mask = _small_problem(getkey())
     calls = []
-    sd = qj.hessian_spectrum(model.loss_fn, params, batches, getkey(), mask, num_steps=3,
-                             num_probes=2, loop="host",
-                             progress=lambda p, j, total: calls.append((p, j, total)))  # fmt: skip
+    sd = qj.hessian_spectrum(
+        model.loss_fn,
+        params,
+        batches,
+        getkey(),
+        mask,
+        num_steps=3,
+        num_probes=2,
+        loop="host",
+        progress=lambda p, j, total: calls.append((p, j, total)),
+    )
     assert calls == [(p, j, 3) for p in range(2) for j in (1, 2, 3)]
     assert sd.nodes.shape == (2, 3)

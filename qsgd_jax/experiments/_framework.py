@@ -27,11 +27,16 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._resources import markdown_table as markdown_table  # the one table writer
+
 PRESETS = ("ci", "cpu", "paper")
 
 
 class ExperimentError(ValueError):
-    """Bad input to an experiment: unknown name / preset / override, wrong type, bad folder."""
+    """Bad input to an experiment: unknown name / preset / override, wrong type, bad folder.
+
+    **Arguments:** the message (as for `ValueError`).
+    """
 
 
 @dataclasses.dataclass
@@ -55,6 +60,8 @@ class Range:
     `[low, high]`, open on a side with `low_open` / `high_open` (`None`: unbounded); `integer`
     also requires whole numbers (e.g. a float shot count); values must be finite. `what` says in
     words what the setting is, for the message.
+
+    **Fields:** `low`, `high`, `low_open`, `high_open`, `integer`, `what` (above).
     """
 
     low: float | int | None = None
@@ -110,7 +117,10 @@ class Experiment:
     """A registered experiment: `name`, one-line `summary`, what it `shows`, the `presets`
     (`ci`, `cpu`, `paper` → dict of settings), `choices` (allowed values of string settings),
     `ranges` (a `Range` for every numeric setting: checked on every override before the run)
-    and the `run(config, progress)` function."""
+    and the `run(config, progress)` function.
+
+    **Fields:** as listed above.
+    """
 
     name: str
     summary: str
@@ -132,7 +142,14 @@ REGISTRY: dict[str, Experiment] = {}
 
 
 def register(exp: Experiment) -> Experiment:
-    """Add an experiment to the registry (names are unique; all three presets, same keys)."""
+    """Add an experiment to the registry (names are unique; all three presets, same keys).
+
+    **Arguments:**
+
+    - `exp`: the experiment.
+
+    **Returns:** `exp` (so that a module can keep it).
+    """
     if exp.name in REGISTRY:
         raise ValueError(f"experiment {exp.name!r} is already registered")
     if set(exp.presets) != set(PRESETS):
@@ -158,7 +175,14 @@ def register(exp: Experiment) -> Experiment:
 
 
 def get_experiment(name: str) -> Experiment:
-    """The registered experiment `name`, or an `ExperimentError` listing the known ones."""
+    """The registered experiment `name`, or an `ExperimentError` listing the known ones.
+
+    **Arguments:**
+
+    - `name`: the experiment's name.
+
+    **Returns:** the `Experiment`.
+    """
     if name not in REGISTRY:
         raise ExperimentError(
             f"unknown experiment {name!r}; known experiments: {', '.join(REGISTRY)} "
@@ -218,6 +242,14 @@ def resolve_config(
     tuple, or a string from `exp.choices`); dict values are converted the same way via `str`.
     Raises `ExperimentError` for an unknown preset or key, a value of the wrong type, or one
     outside the setting's declared `Range` (`exp.ranges`).
+
+    **Arguments:**
+
+    - `exp`: the experiment.
+    - `preset`: `"ci"`, `"cpu"` or `"paper"`.
+    - `overrides`: `["key=value", ...]` or a dict.
+
+    **Returns:** the configuration dict.
     """
     if preset not in exp.presets:
         raise ExperimentError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}.")
@@ -246,12 +278,23 @@ def resolve_config(
 
 
 def progress_printer(name: str, stream=None) -> Callable[[str], None]:
-    """A `progress(message)` callback printing `[elapsed] name: message` to stderr."""
+    """A `progress(message)` callback printing `[elapsed] name: message` to stderr.
+
+    **Arguments:**
+
+    - `name`: the experiment's name (the prefix).
+    - `stream`: where to print (default `sys.stderr`).
+
+    **Returns:** the callback.
+    """
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:7.1f}s] {name}: {msg}", file=stream or sys.stderr,
-              flush=True)  # fmt: skip
+        print(
+            f"[{time.perf_counter() - t0:7.1f}s] {name}: {msg}",
+            file=stream or sys.stderr,
+            flush=True,
+        )
 
     return progress
 
@@ -297,7 +340,11 @@ def _commit(tmp: Path, out: Path) -> None:
 
 @dataclasses.dataclass
 class RunResult:
-    """Where a run wrote its files (`folder`, `json`, `report`, `figures`) and its `output`."""
+    """Where a run wrote its files (`folder`, `json`, `report`, `figures`) and its `output`.
+
+    **Fields:** `folder`, `json`, `report`, `figures` (paths), `output` (the `Output`),
+    `seconds` (wall time of the run).
+    """
 
     folder: Path
     json: Path
@@ -361,8 +408,9 @@ def run_experiment(
             fig.savefig(tmp / f"{stem}.png", dpi=110)
             plt.close(fig)
             figures.append(f"{stem}.png")
-        sets = " ".join(f"--set {k}={_fmt(v)}" for k, v in config.items()
-                        if v != exp.presets[preset][k])  # fmt: skip
+        sets = " ".join(
+            f"--set {k}={_fmt(v)}" for k, v in config.items() if v != exp.presets[preset][k]
+        )
         report = [
             f"# {name}: {exp.summary}",
             "",
@@ -381,9 +429,7 @@ def run_experiment(
             "",
             "## Settings",
             "",
-            "| setting | value |",
-            "|---|---|",
-            *[f"| {k} | {_fmt(v)} |" for k, v in config.items()],
+            markdown_table(["setting", "value"], [[k, _fmt(v)] for k, v in config.items()]),
             "",
         ]
         (tmp / "report.md").write_text("\n".join(report))
@@ -394,12 +440,16 @@ def run_experiment(
         raise
     finally:
         restore()
-    return RunResult(out, out / "results.json", out / "report.md",
-                     [out / f for f in figures], output, seconds)  # fmt: skip
+    return RunResult(
+        out, out / "results.json", out / "report.md", [out / f for f in figures], output, seconds
+    )
 
 
 class Terminated(SystemExit):
-    """Raised inside a run when the process gets SIGTERM, so the run cleans up and exits."""
+    """Raised inside a run when the process gets SIGTERM, so the run cleans up and exits.
+
+    **Arguments:** the exit status (128 + the signal number).
+    """
 
 
 def _raise_on_sigterm() -> Callable[[], None]:
@@ -438,16 +488,3 @@ def _json_default(o: Any):
     if isinstance(o, tuple | set):
         return list(o)
     raise TypeError(f"not JSON-serializable: {type(o).__name__}")
-
-
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table; floats are printed with 4 significant digits."""
-
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join(lines)

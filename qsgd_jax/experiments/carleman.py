@@ -35,8 +35,14 @@ from ._framework import (
 # Time-maximum absolute l2 errors for N = 1..4 read off the article's Fig. 1 (the error-convergence
 # panel, log axis: reading accuracy a few per cent). Its caption gives R = 43.59 (`PNAS_R`).
 PNAS_FIG1_MAX_ERROR = {1: 0.123, 2: 0.0591, 3: 0.0294, 4: 0.0156}
-PNAS_SETUP = {"burgers_variant": "pnas", "burgers_points": 16, "burgers_reynolds": 20.0,
-              "burgers_t_final": 3.0, "burgers_times": 4000, "burgers_method": "euler"}  # fmt: skip
+PNAS_SETUP = {
+    "burgers_variant": "pnas",
+    "burgers_points": 16,
+    "burgers_reynolds": 20.0,
+    "burgers_t_final": 3.0,
+    "burgers_times": 4000,
+    "burgers_method": "euler",
+}
 
 
 def _is_pnas_setup(config: dict) -> bool:
@@ -44,6 +50,15 @@ def _is_pnas_setup(config: dict) -> bool:
 
 
 def run(config: dict, progress) -> Output:
+    """Run the experiment (see the module docstring).
+
+    **Arguments:**
+
+    - `config`: the resolved configuration (`resolve_config`).
+    - `progress`: a callback for progress lines.
+
+    **Returns:** the experiment's `Output`.
+    """
     import matplotlib.pyplot as plt
 
     orders = tuple(range(1, config["max_order"] + 1))
@@ -51,33 +66,47 @@ def run(config: dict, progress) -> Output:
         loss = random_cubic_loss(config["seed"])
         poly = gd_map(loss, jnp.zeros(loss.n), None, eta=config["eta"])
         diss = dissipation(poly, loss.u0)
-        toy = {"n": loss.n, "eta": config["eta"], "steps": config["steps"],
-               "spectral_radius_F1": float(diss.spectral_radius), "pnas_R": float(diss.r_number),
-               "summary": diss.summary(), "forms": {}}  # fmt: skip
+        toy = {
+            "n": loss.n,
+            "eta": config["eta"],
+            "steps": config["steps"],
+            "spectral_radius_F1": float(diss.spectral_radius),
+            "pnas_R": float(diss.r_number),
+            "summary": diss.summary(),
+            "forms": {},
+        }
         for form in ("discrete", "euler"):
             toy["forms"][form] = {}
             for n_ord in orders:
                 op = carleman(poly, jnp.asarray(n_ord), form=form, max_order=max(orders))
                 rel = np.asarray(carleman_error(op, loss.u0, config["steps"], throw=False).relative)
-                toy["forms"][form][str(n_ord)] = {"max_relative_error": float(np.nanmax(rel)),
-                                                  "relative_error": rel.tolist()}  # fmt: skip
+                toy["forms"][form][str(n_ord)] = {
+                    "max_relative_error": float(np.nanmax(rel)),
+                    "relative_error": rel.tolist(),
+                }
             progress(f"toy loss, form {form}: orders {orders} done")
         burg = None
         if config["burgers"]:
-            prob = burgers_problem(config["burgers_points"], config["burgers_reynolds"],
-                                   variant=config["burgers_variant"])  # fmt: skip
-            burg = burgers_errors(prob, tuple(range(1, config["burgers_max_order"] + 1)),
-                                  t_final=config["burgers_t_final"],
-                                  num_times=config["burgers_times"],
-                                  method=config["burgers_method"], rtol=config["burgers_rtol"],
-                                  progress=progress)  # fmt: skip
+            prob = burgers_problem(
+                config["burgers_points"],
+                config["burgers_reynolds"],
+                variant=config["burgers_variant"],
+            )
+            burg = burgers_errors(
+                prob,
+                tuple(range(1, config["burgers_max_order"] + 1)),
+                t_final=config["burgers_t_final"],
+                num_times=config["burgers_times"],
+                method=config["burgers_method"],
+                rtol=config["burgers_rtol"],
+                progress=progress,
+            )
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, n_ord in enumerate(orders):
         for form, style in (("discrete", "-"), ("euler", "--")):
             rel = np.asarray(toy["forms"][form][str(n_ord)]["relative_error"])
-            ax.semilogy(np.maximum(rel, 1e-16), style, color=f"C{i}",
-                        label=f"N = {n_ord} ({form})")  # fmt: skip
+            ax.semilogy(np.maximum(rel, 1e-16), style, color=f"C{i}", label=f"N = {n_ord} ({form})")
     ax.set(
         xlabel="GD step t",
         ylabel=r"$\|y_1(t) - u_t\| / \|u_t\|$",
@@ -97,7 +126,8 @@ def run(config: dict, progress) -> Output:
         for n_ord in orders
     ]
     table = "Toy loss, max relative error over the window:\n\n" + markdown_table(
-        ["N", "discrete", "euler"], rows)  # fmt: skip
+        ["N", "discrete", "euler"], rows
+    )
     report = (
         f"Toy cubic loss: {diss.summary()}\n\n"
         "The discrete form is the exact lift of the GD map, so its error is the Carleman "
@@ -125,20 +155,32 @@ def _burgers_outputs(burg: dict, config: dict):
     for k in bord:
         a1.semilogy(ts, np.maximum(burg["orders"][k]["error"], 1e-16), label=f"N = {k}")
     if "euler" in burg:
-        a1.semilogy(ts, np.maximum(burg["euler"]["error"], 1e-16), "k:",
-                    label="forward Euler (no Carleman)")  # fmt: skip
-    a1.set(xlabel="time t", ylabel=r"absolute error $\|y_1(t) - u(t)\|_2$",
-           title=f"Burgers, Re0 = {config['burgers_reynolds']:g}, R = {burg['R']:.2f}")  # fmt: skip
+        a1.semilogy(
+            ts, np.maximum(burg["euler"]["error"], 1e-16), "k:", label="forward Euler (no Carleman)"
+        )
+    a1.set(
+        xlabel="time t",
+        ylabel=r"absolute error $\|y_1(t) - u(t)\|_2$",
+        title=f"Burgers, Re0 = {config['burgers_reynolds']:g}, R = {burg['R']:.2f}",
+    )
     floor = min(errs + ([burg["euler"]["max_error"]] if "euler" in burg else []))
     a1.set_ylim(bottom=max(1e-3 * floor, 1e-16))  # t = 0 is exact; do not let it set the scale
     a1.legend(fontsize=8)
     a1.grid(alpha=0.3)
     a2.semilogy([int(k) for k in bord], errs, "o-", label="this library")
     if pnas:
-        a2.semilogy(list(PNAS_FIG1_MAX_ERROR), list(PNAS_FIG1_MAX_ERROR.values()), "kx",
-                    markersize=9, label="PNAS Fig. 1")  # fmt: skip
-    a2.set(xlabel="Carleman order N", ylabel="max over t of the absolute error",
-           title="error convergence vs the ODE reference")  # fmt: skip
+        a2.semilogy(
+            list(PNAS_FIG1_MAX_ERROR),
+            list(PNAS_FIG1_MAX_ERROR.values()),
+            "kx",
+            markersize=9,
+            label="PNAS Fig. 1",
+        )
+    a2.set(
+        xlabel="Carleman order N",
+        ylabel="max over t of the absolute error",
+        title="error convergence vs the ODE reference",
+    )
     a2.set_xticks([int(k) for k in bord])
     a2.legend(fontsize=8)
     a2.grid(alpha=0.3)
@@ -153,11 +195,15 @@ def _burgers_outputs(burg: dict, config: dict):
             pub = PNAS_FIG1_MAX_ERROR.get(row[0])
             row += [pub, row[1] / pub] if pub else ["", ""]
         burg["published"] = {
-            "R": PNAS_R, "R_ratio": burg["R"] / PNAS_R,
+            "R": PNAS_R,
+            "R_ratio": burg["R"] / PNAS_R,
             "max_error": {str(k): v for k, v in PNAS_FIG1_MAX_ERROR.items()},
-            "max_error_ratio": {k: burg["orders"][k]["max_error"] / PNAS_FIG1_MAX_ERROR[int(k)]
-                                for k in bord if int(k) in PNAS_FIG1_MAX_ERROR},
-        }  # fmt: skip
+            "max_error_ratio": {
+                k: burg["orders"][k]["max_error"] / PNAS_FIG1_MAX_ERROR[int(k)]
+                for k in bord
+                if int(k) in PNAS_FIG1_MAX_ERROR
+            },
+        }
     span = f"t in [0, {s['t_final']:g}] with {s['num_times']} time points (dt = {s['dt']:.4g})"
     table = (
         f"Burgers ({s['variant']} grid, n_x = {s['num_points']}, R = {burg['R']:.4g}"
@@ -196,7 +242,7 @@ def _burgers_outputs(burg: dict, config: dict):
             + ", ".join(
                 f"{burg['orders'][k]['max_error']:.4g} vs {PNAS_FIG1_MAX_ERROR[int(k)]}"
                 for k in ratios
-            )  # fmt: skip
+            )
             + " (values read off its Fig. 1, a few per cent reading accuracy), ratios "
             + ", ".join(f"{r:.3f}" for r in ratios.values())
             + "."
@@ -209,31 +255,46 @@ def _burgers_outputs(burg: dict, config: dict):
     return fig, table, report
 
 
-register(Experiment(
-    name="carleman",
-    summary="Carleman truncation error vs step and order N (toy loss, Burgers)",
-    shows="error vs step and N, discrete vs euler forms; PNAS Burgers error vs N with R",
-    presets={
-        "ci": dict(seed=2, eta=0.1, steps=30, max_order=4, burgers=True, burgers_variant="pnas",
-                   burgers_points=16, burgers_reynolds=20.0, burgers_max_order=4,
-                   burgers_t_final=0.2, burgers_times=268, burgers_method="euler",
-                   burgers_rtol=1e-10),
-        "cpu": dict(seed=2, eta=0.1, steps=60, max_order=4, burgers=True, burgers_variant="pnas",
-                    burgers_points=16, burgers_reynolds=20.0, burgers_max_order=4,
-                    burgers_t_final=3.0, burgers_times=4000, burgers_method="euler",
-                    burgers_rtol=1e-10),
-        "paper": dict(seed=2, eta=0.1, steps=200, max_order=4, burgers=True,
-                      burgers_variant="pnas", burgers_points=16, burgers_reynolds=20.0,
-                      burgers_max_order=4, burgers_t_final=3.0, burgers_times=4000,
-                      burgers_method="euler", burgers_rtol=1e-10),
-    },
-    run=run,
-    choices={"burgers_variant": VARIANTS, "burgers_method": METHODS},
-    ranges=dict(seed=NONNEGATIVE_INT, eta=POSITIVE, steps=COUNT,
-                max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
-                burgers_points=Range(3, integer=True, what="grid points"),
-                burgers_reynolds=POSITIVE,
-                burgers_max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
-                burgers_t_final=POSITIVE, burgers_times=Range(2, integer=True),
-                burgers_rtol=Range(0, 1, low_open=True, high_open=True, what="a tolerance")),
-))  # fmt: skip
+# The ci preset; the cpu and paper presets change some of its values.
+_CI = dict(
+    seed=2,
+    eta=0.1,
+    steps=30,
+    max_order=4,
+    burgers=True,
+    burgers_variant="pnas",
+    burgers_points=16,
+    burgers_reynolds=20.0,
+    burgers_max_order=4,
+    burgers_t_final=0.2,
+    burgers_times=268,
+    burgers_method="euler",
+    burgers_rtol=1e-10,
+)
+
+register(
+    Experiment(
+        name="carleman",
+        summary="Carleman truncation error vs step and order N (toy loss, Burgers)",
+        shows="error vs step and N, discrete vs euler forms; PNAS Burgers error vs N with R",
+        presets={
+            "ci": _CI,
+            "cpu": dict(_CI, steps=60, burgers_t_final=3.0, burgers_times=4000),
+            "paper": dict(_CI, steps=200, burgers_t_final=3.0, burgers_times=4000),
+        },
+        run=run,
+        choices={"burgers_variant": VARIANTS, "burgers_method": METHODS},
+        ranges=dict(
+            seed=NONNEGATIVE_INT,
+            eta=POSITIVE,
+            steps=COUNT,
+            max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
+            burgers_points=Range(3, integer=True, what="grid points"),
+            burgers_reynolds=POSITIVE,
+            burgers_max_order=Range(1, 8, integer=True, what="the largest Carleman order"),
+            burgers_t_final=POSITIVE,
+            burgers_times=Range(2, integer=True),
+            burgers_rtol=Range(0, 1, low_open=True, high_open=True, what="a tolerance"),
+        ),
+    )
+)

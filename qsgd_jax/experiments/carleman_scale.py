@@ -49,6 +49,15 @@ def _setup(config: dict):
 
 
 def run(config: dict, progress) -> Output:
+    """Run the experiment (see the module docstring).
+
+    **Arguments:**
+
+    - `config`: the resolved configuration (`resolve_config`).
+    - `progress`: a callback for progress lines.
+
+    **Returns:** the experiment's `Output`.
+    """
     import matplotlib.pyplot as plt
     import optax
 
@@ -56,35 +65,51 @@ def run(config: dict, progress) -> Output:
     key = jax.random.key(config["seed"])
     k_init, k_pre, k_sgd, k_win = jax.random.split(key, 4)
     params = model.init(k_init)
-    pre = HybridConfig(window=WindowConfig(config["eta"], 1),
-                       pretrain_steps=config["pretrain_steps"], pretrain_lr=config["pretrain_lr"],
-                       sparsity=config["sparsity"], batch_size=config["batch_size"])  # fmt: skip
-    progress(f"dense pre-training: {model.num_params():,} parameters, "
-             f"{config['pretrain_steps']} steps")  # fmt: skip
+    pre = HybridConfig(
+        window=WindowConfig(config["eta"], 1),
+        pretrain_steps=config["pretrain_steps"],
+        pretrain_lr=config["pretrain_lr"],
+        sparsity=config["sparsity"],
+        batch_size=config["batch_size"],
+    )
+    progress(
+        f"dense pre-training: {model.num_params():,} parameters, {config['pretrain_steps']} steps"
+    )
     dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, pre, k_pre, None)
     mask = prune_mask(dense, config["sparsity"])
     params = apply_mask(dense, mask)
     T = max(config["window_steps"])
-    window = WindowConfig(config["eta"], T, degree=2, order=1, max_order=2,
-                          state=FactoredState(), history=False)  # fmt: skip
+    window = WindowConfig(
+        config["eta"], T, degree=2, order=1, max_order=2, state=FactoredState(), history=False
+    )
     opt = optax.chain(optax.sgd(config["eta"]), keep_pruned_zero(mask))
-    chunk = _sgd_chunk(model.loss_fn, opt, data.x_train, data.y_train, k_sgd,
-                       config["batch_size"], keep=False)  # fmt: skip
+    chunk = _sgd_chunk(
+        model.loss_fn, opt, data.x_train, data.y_train, k_sgd, config["batch_size"], keep=False
+    )
     state, at, rows, curves = opt.init(params), 0, [], {}
     for start in sorted(config["starts"]):
         if start > at:
             params, state, _ = chunk(params, state, at, start - at)
             at = start
-        batches = make_batches(data.x_train, data.y_train, jax.random.fold_in(k_sgd, start),
-                               config["batch_size"], T)  # fmt: skip
+        batches = make_batches(
+            data.x_train, data.y_train, jax.random.fold_in(k_sgd, start), config["batch_size"], T
+        )
         per_order = {}
         for order in (1, 2):
-            cfg = WindowConfig(config["eta"], T, degree=2, order=order, max_order=2,
-                               state=window.state, history=False)  # fmt: skip
+            cfg = WindowConfig(
+                config["eta"],
+                T,
+                degree=2,
+                order=order,
+                max_order=2,
+                state=window.state,
+                history=False,
+            )
             t0 = time.perf_counter()
             try:
-                _, rep = quantum_window(model.loss_fn, params, mask, batches, cfg,
-                                        jax.random.fold_in(k_win, start))  # fmt: skip
+                _, rep = quantum_window(
+                    model.loss_fn, params, mask, batches, cfg, jax.random.fold_in(k_win, start)
+                )
             except RuntimeError as e:
                 progress(f"start {start}, N = {order}: window flagged ({e})")
                 per_order[order] = None
@@ -100,43 +125,79 @@ def run(config: dict, progress) -> Output:
             }
             diss = rep.dissipation
         lam = -np.real(np.asarray(diss.eigenvalues))  # Hessian eigenvalues (or Ritz values)
-        metrics = {"spectral_radius": float(diss.spectral_radius),
-                   "lambda_min": float(lam.min()), "lambda_max": float(lam.max()),
-                   "positive_fraction": float(np.mean(lam > 0)), "method": diss.method,
-                   "active": rep.active_size}  # fmt: skip
+        metrics = {
+            "spectral_radius": float(diss.spectral_radius),
+            "lambda_min": float(lam.min()),
+            "lambda_max": float(lam.max()),
+            "positive_fraction": float(np.mean(lam > 0)),
+            "method": diss.method,
+            "active": rep.active_size,
+        }
         curves[start] = {"orders": per_order, "dissipation": metrics}
         for Tq in config["window_steps"]:
             e = [per_order[o]["carleman"][Tq] if per_order[o] else np.inf for o in (1, 2)]
             tot = [per_order[o]["total"][Tq] if per_order[o] else np.inf for o in (1, 2)]
-            rows.append([start, Tq, e[0], e[1], tot[0], tot[1], metrics["spectral_radius"],
-                         metrics["positive_fraction"]])  # fmt: skip
-        progress(f"start {start}: rho(F1) = {metrics['spectral_radius']:.4f}, Carleman error "
-                 f"at T_q = {T}: N=1 {rows[-1][2]:.3g}, N=2 {rows[-1][3]:.3g}")  # fmt: skip
+            rows.append(
+                [
+                    start,
+                    Tq,
+                    e[0],
+                    e[1],
+                    tot[0],
+                    tot[1],
+                    metrics["spectral_radius"],
+                    metrics["positive_fraction"],
+                ]
+            )
+        progress(
+            f"start {start}: rho(F1) = {metrics['spectral_radius']:.4f}, Carleman error "
+            f"at T_q = {T}: N=1 {rows[-1][2]:.3g}, N=2 {rows[-1][3]:.3g}"
+        )
 
     starts = sorted(curves)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for order, marker in ((1, "o-"), (2, "s--")):
-        y = [curves[s]["orders"][order]["carleman"][T] if curves[s]["orders"][order] else np.nan
-             for s in starts]  # fmt: skip
+        y = [
+            curves[s]["orders"][order]["carleman"][T] if curves[s]["orders"][order] else np.nan
+            for s in starts
+        ]
         axes[0].semilogy(starts, y, marker, label=f"N = {order}")
-    axes[0].set(xlabel="window start (steps after pruning)",
-                ylabel=f"relative linearization error at T_q = {T}",
-                title="early vs late windows")  # fmt: skip
+    axes[0].set(
+        xlabel="window start (steps after pruning)",
+        ylabel=f"relative linearization error at T_q = {T}",
+        title="early vs late windows",
+    )
     axes[0].legend()
     for s, color in ((starts[0], "C0"), (starts[-1], "C3")):
         for order, style in ((1, "-"), (2, "--")):
             c = curves[s]["orders"][order]
             if c:
                 # From T_q = 2: the first step is exact at every order (error ~ 0).
-                axes[1].semilogy(range(2, T + 1), c["carleman"][2:], style, color=color,
-                                 label=f"start {s}, N = {order}")  # fmt: skip
-    axes[1].set(xlabel="T_q (window length)", ylabel="relative linearization error",
-                title="error vs window length")  # fmt: skip
+                axes[1].semilogy(
+                    range(2, T + 1),
+                    c["carleman"][2:],
+                    style,
+                    color=color,
+                    label=f"start {s}, N = {order}",
+                )
+    axes[1].set(
+        xlabel="T_q (window length)",
+        ylabel="relative linearization error",
+        title="error vs window length",
+    )
     axes[1].legend(fontsize=8)
     fig.tight_layout()
 
-    header = ["start", "T_q", "Carleman err N=1", "Carleman err N=2", "total err N=1",
-              "total err N=2", "rho(F1)", "positive fraction"]  # fmt: skip
+    header = [
+        "start",
+        "T_q",
+        "Carleman err N=1",
+        "Carleman err N=2",
+        "total err N=1",
+        "total err N=2",
+        "rho(F1)",
+        "positive fraction",
+    ]
     table = markdown_table(header, rows)
     s0 = curves[starts[0]]
     o2 = s0["orders"][2] or {}
@@ -153,32 +214,67 @@ def run(config: dict, progress) -> Output:
         f"from the window report ({s0['dissipation']['method']} eigenvalues of the active-set "
         "Hessian at the window start).\n\n" + table
     )
-    results = {"num_params": model.num_params(), "config": dict(config),
-               "windows": {str(s): c for s, c in curves.items()}}  # fmt: skip
+    results = {
+        "num_params": model.num_params(),
+        "config": dict(config),
+        "windows": {str(s): c for s, c in curves.items()},
+    }
     return Output(results, {"carleman_scale": fig}, report, table)
 
 
-register(Experiment(
-    name="carleman_scale",
-    summary="order-1 vs order-2 window linearization error on a whole pruned network",
-    shows="error vs the window's start after pruning and vs T_q, with dissipation at each start",
-    presets={
-        "ci": dict(seed=0, model="cnn", channels=(4, 8), cifar_path="", eta=0.1,
-                   pretrain_steps=30, pretrain_lr=0.1, sparsity=0.9, batch_size=64,
-                   window_steps=(1, 3), starts=(0, 6)),
-        "cpu": dict(seed=0, model="cnn", channels=(16, 32), cifar_path="", eta=0.1,
-                    pretrain_steps=400, pretrain_lr=0.1, sparsity=0.9, batch_size=64,
-                    window_steps=(2, 4, 6, 8), starts=(0, 20, 60, 150)),
-        "paper": dict(seed=0, model="resnet32-4-c100", channels=(16, 32),
-                      cifar_path="cifar-100-python.tar.gz", eta=0.1, pretrain_steps=20000,
-                      pretrain_lr=0.1, sparsity=0.9, batch_size=128,
-                      window_steps=(2, 5, 10), starts=(0, 100, 500, 1000)),
-    },
-    run=run,
-    choices={"model": ("cnn", *RESNET_CONFIGS)},
-    ranges=dict(seed=NONNEGATIVE_INT, channels=COUNT, eta=POSITIVE, pretrain_steps=NONNEGATIVE_INT,
-                pretrain_lr=POSITIVE, sparsity=FRACTION,
-                batch_size=Range(1, integer=True, what="the mini-batch size"),
-                window_steps=Range(1, 64, integer=True, what="window lengths T_q"),
-                starts=Range(0, integer=True, what="start steps after pruning")),
-))  # fmt: skip
+# The ci preset; the cpu and paper presets change some of its values.
+_CI = dict(
+    seed=0,
+    model="cnn",
+    channels=(4, 8),
+    cifar_path="",
+    eta=0.1,
+    pretrain_steps=30,
+    pretrain_lr=0.1,
+    sparsity=0.9,
+    batch_size=64,
+    window_steps=(1, 3),
+    starts=(0, 6),
+)
+
+register(
+    Experiment(
+        name="carleman_scale",
+        summary="order-1 vs order-2 window linearization error on a whole pruned network",
+        shows="error vs the window's start after pruning and vs T_q, with dissipation at each "
+        "start",
+        presets={
+            "ci": _CI,
+            "cpu": dict(
+                _CI,
+                channels=(16, 32),
+                pretrain_steps=400,
+                window_steps=(2, 4, 6, 8),
+                starts=(0, 20, 60, 150),
+            ),
+            "paper": dict(
+                _CI,
+                model="resnet32-4-c100",
+                channels=(16, 32),
+                cifar_path="cifar-100-python.tar.gz",
+                pretrain_steps=20000,
+                batch_size=128,
+                window_steps=(2, 5, 10),
+                starts=(0, 100, 500, 1000),
+            ),
+        },
+        run=run,
+        choices={"model": ("cnn", *RESNET_CONFIGS)},
+        ranges=dict(
+            seed=NONNEGATIVE_INT,
+            channels=COUNT,
+            eta=POSITIVE,
+            pretrain_steps=NONNEGATIVE_INT,
+            pretrain_lr=POSITIVE,
+            sparsity=FRACTION,
+            batch_size=Range(1, integer=True, what="the mini-batch size"),
+            window_steps=Range(1, 64, integer=True, what="window lengths T_q"),
+            starts=Range(0, integer=True, what="start steps after pruning"),
+        ),
+    )
+)

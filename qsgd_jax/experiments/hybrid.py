@@ -11,10 +11,11 @@ import jax
 import numpy as np
 
 from .._data import load_digits
-from .._hybrid import HybridConfig, _pretrain, early_late, hybrid_run, model_evaluate
+from .._hybrid import HybridConfig, _pretrain, hybrid_run, model_evaluate
 from .._models import make_mlp
 from .._prune import apply_mask, prune_mask
 from .._window import WindowConfig
+from ._early_late import early_late
 from ._framework import (
     COUNT,
     FRACTION,
@@ -30,14 +31,26 @@ from ._framework import (
 
 def _fallbacks(summ: dict) -> str:
     """Report every window that was flagged and replaced by classical SGD steps."""
-    lines = [f"- {m}: window at step {f['start']} replaced by {f['instead']}: {f['error']}"
-             for m, s in summ.items() for f in s["fallbacks"]]  # fmt: skip
+    lines = [
+        f"- {m}: window at step {f['start']} replaced by {f['instead']}: {f['error']}"
+        for m, s in summ.items()
+        for f in s["fallbacks"]
+    ]
     if not lines:
         return "No window was flagged as diverging.\n\n"
     return "Flagged windows (replaced by classical SGD steps):\n\n" + "\n".join(lines) + "\n\n"
 
 
 def run(config: dict, progress) -> Output:
+    """Run the experiment (see the module docstring).
+
+    **Arguments:**
+
+    - `config`: the resolved configuration (`resolve_config`).
+    - `progress`: a callback for progress lines.
+
+    **Returns:** the experiment's `Output`.
+    """
     import matplotlib.pyplot as plt
 
     data = load_digits()
@@ -45,10 +58,17 @@ def run(config: dict, progress) -> Output:
     orders = tuple(config["orders"])
 
     def window(order):  # traced order: every order shares one compiled window
-        return WindowConfig(config["eta"], config["window_steps"], degree=config["degree"],
-                            order=order, max_order=max(orders), state=config["state"],
-                            readout=config["readout"], shots=config["shots"],
-                            history=config["history"])  # fmt: skip
+        return WindowConfig(
+            config["eta"],
+            config["window_steps"],
+            degree=config["degree"],
+            order=order,
+            max_order=max(orders),
+            state=config["state"],
+            readout=config["readout"],
+            shots=config["shots"],
+            history=config["history"],
+        )
 
     key = jax.random.key(config["seed"])
     params = model.init(key)
@@ -58,37 +78,67 @@ def run(config: dict, progress) -> Output:
     modes = [("fixed" if i == 0 else f"fixed, order {n}", n, False) for i, n in enumerate(orders)]
     if config["adaptive"]:
         modes.append(("adaptive", orders[-1], True))
-    labels = {m: (f"order {n}, " if len(orders) > 1 else "") + ("adaptive" if a else "fixed")
-              for m, n, a in modes}  # fmt: skip
+    labels = {
+        m: (f"order {n}, " if len(orders) > 1 else "") + ("adaptive" if a else "fixed")
+        for m, n, a in modes
+    }
     for mode, order, adaptive in modes:
-        cfg = HybridConfig(window=window(order), pretrain_steps=config["pretrain_steps"],
-                           pretrain_lr=config["pretrain_lr"], sparsity=config["sparsity"],
-                           batch_size=config["batch_size"], sparse_steps=config["sparse_steps"],
-                           num_windows=config["num_windows"],
-                           classical_between=config["classical_between"],
-                           adaptive=adaptive)  # fmt: skip
-        progress(f"pipeline with {mode} windows: {model.num_params()} params, "
-                 f"{config['sparse_steps']} steps after pruning")  # fmt: skip
+        cfg = HybridConfig(
+            window=window(order),
+            pretrain_steps=config["pretrain_steps"],
+            pretrain_lr=config["pretrain_lr"],
+            sparsity=config["sparsity"],
+            batch_size=config["batch_size"],
+            sparse_steps=config["sparse_steps"],
+            num_windows=config["num_windows"],
+            classical_between=config["classical_between"],
+            adaptive=adaptive,
+        )
+        progress(
+            f"pipeline with {mode} windows: {model.num_params()} params, "
+            f"{config['sparse_steps']} steps after pruning"
+        )
         t0 = time.perf_counter()
-        runs[mode] = hybrid_run(model.loss_fn, params, data.x_train, data.y_train, cfg,
-                                jax.random.key(config["seed"] + 1), evaluate=ev,
-                                progress=None)  # fmt: skip
+        runs[mode] = hybrid_run(
+            model.loss_fn,
+            params,
+            data.x_train,
+            data.y_train,
+            cfg,
+            jax.random.key(config["seed"] + 1),
+            evaluate=ev,
+            progress=None,
+        )
         times[mode] = time.perf_counter() - t0
         s = runs[mode].summary()
-        progress(f"{mode}: accuracy hybrid {s['final_hybrid']['accuracy']:.3f}, "
-                 f"SGD {s['final_sgd']['accuracy']:.3f} ({times[mode]:.1f} s)")  # fmt: skip
+        progress(
+            f"{mode}: accuracy hybrid {s['final_hybrid']['accuracy']:.3f}, "
+            f"SGD {s['final_sgd']['accuracy']:.3f} ({times[mode]:.1f} s)"
+        )
 
     progress(f"window error vs start step {config['early_late_starts']}")
-    base_cfg = HybridConfig(window=window(orders[0]), pretrain_steps=config["pretrain_steps"],
-                            pretrain_lr=config["pretrain_lr"], sparsity=config["sparsity"],
-                            batch_size=config["batch_size"])  # fmt: skip
+    base_cfg = HybridConfig(
+        window=window(orders[0]),
+        pretrain_steps=config["pretrain_steps"],
+        pretrain_lr=config["pretrain_lr"],
+        sparsity=config["sparsity"],
+        batch_size=config["batch_size"],
+    )
     k_pre = jax.random.split(jax.random.key(config["seed"] + 1), 3)[0]  # as in hybrid_run
     dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, base_cfg, k_pre, None)
     mask = prune_mask(dense, config["sparsity"])
     el_window = dataclasses.replace(window(orders[-1]), history=False, readout="exact")
-    el = early_late(model.loss_fn, apply_mask(dense, mask), mask, data.x_train, data.y_train,
-                    el_window, config["early_late_starts"], jax.random.key(config["seed"] + 2),
-                    batch_size=config["batch_size"])  # fmt: skip
+    el = early_late(
+        model.loss_fn,
+        apply_mask(dense, mask),
+        mask,
+        data.x_train,
+        data.y_train,
+        el_window,
+        config["early_late_starts"],
+        jax.random.key(config["seed"] + 2),
+        batch_size=config["batch_size"],
+    )
 
     fixed = runs["fixed"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -96,14 +146,22 @@ def run(config: dict, progress) -> Output:
     for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
         ax.plot(steps, np.asarray(fixed.sgd[metric]), label="optax SGD")
         for mode, r in runs.items():
-            ax.plot(steps, np.asarray(r.hybrid[metric]), "--",
-                    label=f"hybrid ({labels[mode]} windows)")  # fmt: skip
+            ax.plot(
+                steps, np.asarray(r.hybrid[metric]), "--", label=f"hybrid ({labels[mode]} windows)"
+            )
         for i, w in enumerate(fixed.windows):
             if w["length"]:
-                ax.axvspan(w["start"], w["start"] + w["length"], color="C2", alpha=0.12,
-                           label="quantum window (fixed)" if i == 0 else None)  # fmt: skip
-        ax.set(xlabel="step after pruning", ylabel="train loss" if metric == "loss"
-               else "test accuracy")  # fmt: skip
+                ax.axvspan(
+                    w["start"],
+                    w["start"] + w["length"],
+                    color="C2",
+                    alpha=0.12,
+                    label="quantum window (fixed)" if i == 0 else None,
+                )
+        ax.set(
+            xlabel="step after pruning",
+            ylabel="train loss" if metric == "loss" else "test accuracy",
+        )
         ax.legend(fontsize=7)
     axes[2].semilogy(el["start"], el["total_error"], "o-", label="total (at T_q)")
     axes[2].semilogy(el["start"], el["carleman_error"], "s--", label="Carleman")
@@ -129,17 +187,44 @@ def run(config: dict, progress) -> Output:
     ]
     for m, s in summ.items():
         wins = [w for w in s["windows"] if w["length"]]
-        err = [float(np.mean([w[k] for w in wins])) if wins else float("nan")
-               for k in ("total_error", "carleman_error")]  # fmt: skip
-        rows.append([f"hybrid, {labels[m]} windows", s["final_hybrid"]["loss"],
-                     s["final_hybrid"]["accuracy"], len(wins), *err,
-                     s["hybrid_seconds"]])  # fmt: skip
-    table = markdown_table(["run", "final train loss", "test accuracy", "quantum windows",
-                            "window error vs SGD", "Carleman part",
-                            "sparse-phase seconds"], rows)  # fmt: skip
-    el_rows = [[int(s), float(t), float(c), float(r), float(p), float(ts)] for s, t, c, r, p, ts in
-               zip(el["start"], el["total_error"], el["carleman_error"], el["spectral_radius"],
-                   el["positive_fraction"], el["t_star"], strict=True)]  # fmt: skip
+        err = [
+            float(np.mean([w[k] for w in wins])) if wins else float("nan")
+            for k in ("total_error", "carleman_error")
+        ]
+        rows.append(
+            [
+                f"hybrid, {labels[m]} windows",
+                s["final_hybrid"]["loss"],
+                s["final_hybrid"]["accuracy"],
+                len(wins),
+                *err,
+                s["hybrid_seconds"],
+            ]
+        )
+    table = markdown_table(
+        [
+            "run",
+            "final train loss",
+            "test accuracy",
+            "quantum windows",
+            "window error vs SGD",
+            "Carleman part",
+            "sparse-phase seconds",
+        ],
+        rows,
+    )
+    el_rows = [
+        [int(s), float(t), float(c), float(r), float(p), float(ts)]
+        for s, t, c, r, p, ts in zip(
+            el["start"],
+            el["total_error"],
+            el["carleman_error"],
+            el["spectral_radius"],
+            el["positive_fraction"],
+            el["t_star"],
+            strict=True,
+        )
+    ]
     report = (
         f"Digits MLP (hidden {config['hidden']}, {model.num_params()} parameters), dense "
         f"pre-training for {config['pretrain_steps']} steps, {config['sparsity']:.0%} global "
@@ -159,51 +244,113 @@ def run(config: dict, progress) -> Output:
         + markdown_table(
             ["start", "total error", "Carleman error", "rho(F1)", "positive fraction", "t*"],
             el_rows,
-        )  # fmt: skip
+        )
     )
-    results = {"num_params": model.num_params(), "runs": summ,
-               "curves": {m: {"sgd": {k: np.asarray(v).tolist() for k, v in r.sgd.items()},
-                              "hybrid": {k: np.asarray(v).tolist() for k, v in r.hybrid.items()},
-                              "distance": np.asarray(r.distance).tolist()}
-                          for m, r in runs.items()},
-               "wall_seconds": times,
-               "early_late": {k: np.asarray(v).tolist() for k, v in el.items()}}  # fmt: skip
+    results = {
+        "num_params": model.num_params(),
+        "runs": summ,
+        "curves": {
+            m: {
+                "sgd": {k: np.asarray(v).tolist() for k, v in r.sgd.items()},
+                "hybrid": {k: np.asarray(v).tolist() for k, v in r.hybrid.items()},
+                "distance": np.asarray(r.distance).tolist(),
+            }
+            for m, r in runs.items()
+        },
+        "wall_seconds": times,
+        "early_late": {k: np.asarray(v).tolist() for k, v in el.items()},
+    }
     return Output(results, {"hybrid": fig}, report, table)
 
 
-register(Experiment(
-    name="hybrid",
-    summary="the paper's pipeline (quantum windows) vs optax SGD on digits",
-    shows="loss/accuracy curves with windows marked; fixed vs adaptive windows; early vs late",
-    presets={
-        "ci": dict(seed=0, hidden=(16,), eta=0.1, window_steps=3, orders=(1,), degree=1,
-                   state="dense", readout="exact",
-                   shots=1e5, history=False, pretrain_steps=60, pretrain_lr=0.1, sparsity=0.9,
-                   batch_size=64, sparse_steps=8, num_windows=2, classical_between=1,
-                   adaptive=False, early_late_starts=(0, 4)),
-        "cpu": dict(seed=0, hidden=(32,), eta=0.1, window_steps=5, orders=(1, 2), degree=2,
-                    state="factored", readout="sample",
-                    shots=1e5, history=True, pretrain_steps=400, pretrain_lr=0.1, sparsity=0.9,
-                    batch_size=64, sparse_steps=60, num_windows=6, classical_between=2,
-                    adaptive=True, early_late_starts=(0, 10, 20, 40)),
-        "paper": dict(seed=0, hidden=(256, 256), eta=0.1, window_steps=10, orders=(1, 2),
-                      degree=2, state="factored",
-                      readout="sample", shots=1e6, history=True, pretrain_steps=3000,
-                      pretrain_lr=0.1, sparsity=0.9, batch_size=128, sparse_steps=300,
-                      num_windows=20, classical_between=5, adaptive=True,
-                      early_late_starts=(0, 20, 50, 100, 200)),
-    },
-    run=run,
-    choices={"readout": ("exact", "sample", "gaussian"),
-             "state": ("dense", "factored", "auto")},
-    ranges=dict(seed=NONNEGATIVE_INT, hidden=COUNT, eta=POSITIVE, window_steps=COUNT,
-                orders=Range(1, 8, integer=True, what="Carleman orders N (2 at most with the "
-                             "factored state)"),
-                degree=Range(1, 2, integer=True, what="the Taylor model's degree"),
-                shots=Range(1, 1e15, integer=True, what="shots per read-out round"),
-                pretrain_steps=NONNEGATIVE_INT, pretrain_lr=POSITIVE, sparsity=FRACTION,
-                batch_size=Range(1, 1437, integer=True, what="at most the 1437 training digits"),
-                sparse_steps=NONNEGATIVE_INT, num_windows=NONNEGATIVE_INT,
-                classical_between=NONNEGATIVE_INT,
-                early_late_starts=Range(0, integer=True, what="start steps after pruning")),
-))  # fmt: skip
+# The ci preset; the cpu and paper presets change some of its values.
+_CI = dict(
+    seed=0,
+    hidden=(16,),
+    eta=0.1,
+    window_steps=3,
+    orders=(1,),
+    degree=1,
+    state="dense",
+    readout="exact",
+    shots=100000.0,
+    history=False,
+    pretrain_steps=60,
+    pretrain_lr=0.1,
+    sparsity=0.9,
+    batch_size=64,
+    sparse_steps=8,
+    num_windows=2,
+    classical_between=1,
+    adaptive=False,
+    early_late_starts=(0, 4),
+)
+
+register(
+    Experiment(
+        name="hybrid",
+        summary="the paper's pipeline (quantum windows) vs optax SGD on digits",
+        shows="loss/accuracy curves with windows marked; fixed vs adaptive windows; early vs late",
+        presets={
+            "ci": _CI,
+            "cpu": dict(
+                _CI,
+                hidden=(32,),
+                window_steps=5,
+                orders=(1, 2),
+                degree=2,
+                state="factored",
+                readout="sample",
+                history=True,
+                pretrain_steps=400,
+                sparse_steps=60,
+                num_windows=6,
+                classical_between=2,
+                adaptive=True,
+                early_late_starts=(0, 10, 20, 40),
+            ),
+            "paper": dict(
+                _CI,
+                hidden=(256, 256),
+                window_steps=10,
+                orders=(1, 2),
+                degree=2,
+                state="factored",
+                readout="sample",
+                shots=1000000.0,
+                history=True,
+                pretrain_steps=3000,
+                batch_size=128,
+                sparse_steps=300,
+                num_windows=20,
+                classical_between=5,
+                adaptive=True,
+                early_late_starts=(0, 20, 50, 100, 200),
+            ),
+        },
+        run=run,
+        choices={
+            "readout": ("exact", "sample", "gaussian"),
+            "state": ("dense", "factored", "auto"),
+        },
+        ranges=dict(
+            seed=NONNEGATIVE_INT,
+            hidden=COUNT,
+            eta=POSITIVE,
+            window_steps=COUNT,
+            orders=Range(
+                1, 8, integer=True, what="Carleman orders N (2 at most with the factored state)"
+            ),
+            degree=Range(1, 2, integer=True, what="the Taylor model's degree"),
+            shots=Range(1, 1e15, integer=True, what="shots per read-out round"),
+            pretrain_steps=NONNEGATIVE_INT,
+            pretrain_lr=POSITIVE,
+            sparsity=FRACTION,
+            batch_size=Range(1, 1437, integer=True, what="at most the 1437 training digits"),
+            sparse_steps=NONNEGATIVE_INT,
+            num_windows=NONNEGATIVE_INT,
+            classical_between=NONNEGATIVE_INT,
+            early_late_starts=Range(0, integer=True, what="start steps after pruning"),
+        ),
+    )
+)

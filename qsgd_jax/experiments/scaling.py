@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import affine_gd_map, history_report, history_system, kappa_scaling
+from .. import affine_gd_map, history_report, history_system
 from .._data import Batch
 from .._models import make_mlp, named_resnet
 from .._resources import classical_flops, resource_table
@@ -24,6 +24,7 @@ from ._framework import (
     markdown_table,
     register,
 )
+from ._kappa_scaling import kappa_scaling
 
 
 def _model(name: str):
@@ -46,15 +47,32 @@ def _sgd_step_flops(model, batch_size: int) -> float:
 
 
 def run(config: dict, progress) -> Output:
+    """Run the experiment (see the module docstring).
+
+    **Arguments:**
+
+    - `config`: the resolved configuration (`resolve_config`).
+    - `progress`: a callback for progress lines.
+
+    **Returns:** the experiment's `Output`.
+    """
     import matplotlib.pyplot as plt
 
     pad = config["pad_to_steps"]
-    form = "padded, p = T" if pad else ("article, p = 0" if config["idle"] == 0 else
-                                       f"padded, p = {config['idle']}")  # fmt: skip
+    form = (
+        "padded, p = T"
+        if pad
+        else ("article, p = 0" if config["idle"] == 0 else f"padded, p = {config['idle']}")
+    )
     progress(f"kappa vs T for T = {config['T_values']} ({form})")
     with jax.enable_x64(True):
-        ks = kappa_scaling(config["T_values"], n=config["kappa_n"], eta=config["eta"],
-                           drive=config["drive"], idle="T" if pad else config["idle"])  # fmt: skip
+        ks = kappa_scaling(
+            config["T_values"],
+            n=config["kappa_n"],
+            eta=config["eta"],
+            drive=config["drive"],
+            idle="T" if pad else config["idle"],
+        )
         T = np.asarray(ks.T)
         t_res = int(T[-1])
         p_res = t_res if pad else int(config["idle"])
@@ -76,15 +94,33 @@ def run(config: dict, progress) -> Output:
         n = model.num_params()
         s = max(1, int(round((1 - config["sparsity"]) * n)))
         flops = _sgd_step_flops(model, config["batch_size"]) * t_res
-        table = resource_table(kappa=kappa_m, target_probability=prob,
-                               eps=config["eps"], n=s, order=1, num_steps=t_res, idle=p_res,
-                               samples=float(s), classical_flops_total=flops)  # fmt: skip
-        res_rows.append({"model": name, "n": n, "active": s, "classical_flops": flops,
-                         "table": table})  # fmt: skip
+        table = resource_table(
+            kappa=kappa_m,
+            target_probability=prob,
+            eps=config["eps"],
+            n=s,
+            order=1,
+            num_steps=t_res,
+            idle=p_res,
+            samples=float(s),
+            classical_flops_total=flops,
+        )
+        res_rows.append(
+            {"model": name, "n": n, "active": s, "classical_flops": flops, "table": table}
+        )
         q = table["qlsa"]
-        rows.append([name, n, s, table["qubits"], q["childs_kothari_somma"]["total"]
-                     if "childs_kothari_somma" in q else next(iter(q.values()))["total"],
-                     flops])  # fmt: skip
+        rows.append(
+            [
+                name,
+                n,
+                s,
+                table["qubits"],
+                q["childs_kothari_somma"]["total"]
+                if "childs_kothari_somma" in q
+                else next(iter(q.values()))["total"],
+                flops,
+            ]
+        )
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     a1.loglog(T, kd, "o-", label=f"dissipative (slope {ks.exponent_dissipative:.2f})")
@@ -95,8 +131,12 @@ def run(config: dict, progress) -> Output:
     a1.legend(fontsize=8)
     ns = [r["n"] for r in res_rows]
     for name in res_rows[0]["table"]["qlsa"]:
-        a2.loglog(ns, [r["table"]["qlsa"][name]["total"] for r in res_rows], "o-",
-                  label=f"quantum: {name}")  # fmt: skip
+        a2.loglog(
+            ns,
+            [r["table"]["qlsa"][name]["total"] for r in res_rows],
+            "o-",
+            label=f"quantum: {name}",
+        )
     a2.loglog(ns, [r["classical_flops"] for r in res_rows], "k^-", label="classical FLOPs")
     a2.set(
         xlabel="parameters n", ylabel=f"cost of T = {t_res} steps", title="resources vs model size"
@@ -112,8 +152,9 @@ def run(config: dict, progress) -> Output:
         f"\n\nFitted exponents: dissipative {ks.exponent_dissipative:.2f}, almost "
         f"dissipative {ks.exponent_almost:.2f}.\n\n"
     )
-    table += markdown_table(["model", "n", "active s", "qubits", "quantum total (CKS)",
-                             "classical FLOPs"], rows)  # fmt: skip
+    table += markdown_table(
+        ["model", "n", "active s", "qubits", "quantum total (CKS)", "classical FLOPs"], rows
+    )
     report = (
         f"kappa of the history-state system L ({form}; the article's Eq. 6 has no idle "
         f"padding) of the affine GD map of "
@@ -126,35 +167,70 @@ def run(config: dict, progress) -> Output:
         "against XLA's FLOP count of the same T SGD steps (batch "
         f"{config['batch_size']})."
     )
-    results = {"history_at_T": {"T": t_res, "idle": p_res, "form": form, "kappa": kappa_m,
-                                "target_probability": prob},
-               "kappa": {"T": T.tolist(), "dissipative": kd.tolist(), "almost": ka.tolist(),
-                         "exponent_dissipative": ks.exponent_dissipative,
-                         "exponent_almost": ks.exponent_almost},
-               "resources": res_rows}  # fmt: skip
+    results = {
+        "history_at_T": {
+            "T": t_res,
+            "idle": p_res,
+            "form": form,
+            "kappa": kappa_m,
+            "target_probability": prob,
+        },
+        "kappa": {
+            "T": T.tolist(),
+            "dissipative": kd.tolist(),
+            "almost": ka.tolist(),
+            "exponent_dissipative": ks.exponent_dissipative,
+            "exponent_almost": ks.exponent_almost,
+        },
+        "resources": res_rows,
+    }
     return Output(results, {"scaling": fig}, report, table)
 
 
-register(Experiment(
-    name="scaling",
-    summary="kappa vs T (dissipative vs almost dissipative); resources vs model size n",
-    shows="kappa ~T vs ~T^2 with fitted exponents; qubits, queries, samples vs classical FLOPs",
-    presets={
-        "ci": dict(T_values=(10, 20, 40), kappa_n=6, eta=0.1, drive=1.0,
-                   models=("mlp16", "mlp64"), sparsity=0.9, batch_size=32, eps=0.01,
-                   idle=0, pad_to_steps=False),
-        "cpu": dict(T_values=(25, 50, 100, 200, 400), kappa_n=6, eta=0.1, drive=1.0,
-                    models=("mlp64", "mlp256", "resnet32-4-c100"), sparsity=0.9,
-                    batch_size=128, eps=0.01, idle=0, pad_to_steps=False),
-        "paper": dict(T_values=(25, 50, 100, 200, 400, 800), kappa_n=6, eta=0.1, drive=1.0,
-                      models=("resnet32-4-c10", "resnet32-4-c100", "resnet32-8-c100",
-                              "resnet32-15-c100"), sparsity=0.9, batch_size=128, eps=0.01,
-                      idle=0, pad_to_steps=False),
-    },
-    run=run,
-    ranges=dict(T_values=COUNT, kappa_n=COUNT, eta=POSITIVE,
-                drive=Range(0, what="the size of the constant drive"), sparsity=FRACTION,
-                batch_size=COUNT,
-                idle=Range(0, integer=True, what="idle blocks p; 0: the article's system"),
-                eps=Range(0, 1, low_open=True, high_open=True, what="the target precision")),
-))  # fmt: skip
+# The ci preset; the cpu and paper presets change some of its values.
+_CI = dict(
+    T_values=(10, 20, 40),
+    kappa_n=6,
+    eta=0.1,
+    drive=1.0,
+    models=("mlp16", "mlp64"),
+    sparsity=0.9,
+    batch_size=32,
+    eps=0.01,
+    idle=0,
+    pad_to_steps=False,
+)
+
+register(
+    Experiment(
+        name="scaling",
+        summary="kappa vs T (dissipative vs almost dissipative); resources vs model size n",
+        shows="kappa ~T vs ~T^2 with fitted exponents; qubits, queries, samples vs classical FLOPs",
+        presets={
+            "ci": _CI,
+            "cpu": dict(
+                _CI,
+                T_values=(25, 50, 100, 200, 400),
+                models=("mlp64", "mlp256", "resnet32-4-c100"),
+                batch_size=128,
+            ),
+            "paper": dict(
+                _CI,
+                T_values=(25, 50, 100, 200, 400, 800),
+                models=("resnet32-4-c10", "resnet32-4-c100", "resnet32-8-c100", "resnet32-15-c100"),
+                batch_size=128,
+            ),
+        },
+        run=run,
+        ranges=dict(
+            T_values=COUNT,
+            kappa_n=COUNT,
+            eta=POSITIVE,
+            drive=Range(0, what="the size of the constant drive"),
+            sparsity=FRACTION,
+            batch_size=COUNT,
+            idle=Range(0, integer=True, what="idle blocks p; 0: the article's system"),
+            eps=Range(0, 1, low_open=True, high_open=True, what="the target precision"),
+        ),
+    )
+)

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._carleman import carleman
-from ._dissipation import dissipation
-from ._evolve import carleman_error
-from ._polynomial import gd_map
-from ._toy import random_cubic_loss
+from .._carleman import carleman
+from .._dissipation import dissipation
+from .._evolve import carleman_error
+from .._polynomial import gd_map
+from .._resources import markdown_table
+from .._toy import random_cubic_loss
 
 
 def carleman_demo(
@@ -23,6 +24,14 @@ def carleman_demo(
 
     The loss is `random_cubic_loss(seed)` ($n = 4$, Hessian eigenvalues in [0.55, 3.3]); its
     degree-2 GD map is exact, so the only error is the Carleman truncation.
+
+    **Arguments:**
+
+    - `orders`: the Carleman orders $N$.
+    - `steps`: GD steps of the window.
+    - `eta`: the learning rate.
+    - `seed`: seed of the toy loss.
+    - `verbose`: print each order's maximum error.
 
     **Returns:** a JSON-able dict with the dissipation report, the relative error curves
     $\\lVert y_1(t) - u_t\\rVert / \\lVert u_t\\rVert$ per order and their maxima.
@@ -56,25 +65,39 @@ def carleman_demo(
 
 
 def format_table(result: dict) -> str:
-    """A Markdown table of the maximum relative error per order."""
-    lines = ["| order N | max relative error | ratio to N-1 |", "|---|---|---|"]
-    prev = None
+    """A Markdown table of the maximum relative error per order.
+
+    **Arguments:**
+
+    - `result`: the output of `carleman_demo`.
+
+    **Returns:** the table as a string.
+    """
+    rows, prev = [], None
     for order, rec in result["orders"].items():
         err = rec["max_relative_error"]
-        ratio = "" if prev is None else f"{prev / err:.1f}x"
-        lines.append(f"| {order} | {err:.3e} | {ratio} |")
+        rows.append([order, f"{err:.3e}", "" if prev is None else f"{prev / err:.1f}x"])
         prev = err
-    return "\n".join(lines)
+    return markdown_table(["order N", "max relative error", "ratio to N-1"], rows)
 
 
-def plot_errors(result: dict, path: Path) -> None:
-    """Semilog plot of the relative error against the GD step, one line per order."""
-    import matplotlib
+def plot_errors(result: dict, path: Path | None = None, *, ax=None):
+    """Semilog plot of the relative error against the GD step, one line per order.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A `matplotlib.figure.Figure` is built directly (no pyplot), so no backend is switched.
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    **Arguments:**
+
+    - `result`: the output of `carleman_demo`.
+    - `path`: where to save a PNG (optional).
+    - `ax`: a matplotlib Axes to draw on (default: a new figure).
+
+    **Returns:** the matplotlib `Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4)) if ax is None else ax.figure
+    ax = fig.add_subplot() if ax is None else ax
     for order, rec in result["orders"].items():
         rel = np.maximum(np.asarray(rec["relative_error"]), 1e-16)  # exact steps sit at 0
         ax.semilogy(rel, label=f"N = {order}")
@@ -88,12 +111,21 @@ def plot_errors(result: dict, path: Path) -> None:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
 
 
 def write_demo(result: dict, out: Path) -> dict[str, Path]:
-    """Write `results.json`, `carleman_error.png` and `report.md` into `out`."""
+    """Write `results.json`, `carleman_error.png` and `report.md` into `out`.
+
+    **Arguments:**
+
+    - `result`: the output of `carleman_demo`.
+    - `out`: the results folder (created if missing).
+
+    **Returns:** the written paths by kind (`json`, `plot`, `report`).
+    """
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out / "results.json",
