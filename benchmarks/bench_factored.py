@@ -23,10 +23,10 @@ import qsgd_jax as qj
 
 def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> list:
     params = model.init(jax.random.key(0))
-    mask = qj.prune_mask(params, 0.9)
+    mask = qj.ml.prune_mask(params, 0.9)
     x = jax.random.normal(jax.random.key(1), (batch_size, *model.input_shape), model.dtype)
-    batch = qj.Batch(x, jnp.zeros((batch_size,), jnp.int32))
-    active = qj.active_set(qj.apply_mask(params, mask), mask)
+    batch = qj.ml.Batch(x, jnp.zeros((batch_size,), jnp.int32))
+    active = qj.active_set(qj.ml.apply_mask(params, mask), mask)
     s = active.size
     field = qj.LossField(model.loss_fn, active, batch, 2)
     poly = qj.PolynomialMap(field, jnp.asarray(0.1, model.dtype))
@@ -61,24 +61,47 @@ def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> lis
     itemsize = jnp.dtype(model.dtype).itemsize
     factors = state.state_bytes(s, 2, steps, itemsize)
     dense = (1 + s + s * s) * itemsize
-    return [label, f"{model.num_params():,}", f"{s:,}", batch_size, r, f"{t_hvp * 1e3:.3g}",
-            f"{t_3rd / t_hvp:.2f}", f"{t_step / t_hvp:.1f}", f"{needed:.1f}",
-            f"{t_step / (t_hvp * needed):.2f}", f"{factors / 2**20:.3g}",
-            f"{temp / 2**20:.3g}", f"{dense / 2**30:.3g}"]  # fmt: skip
+    return [
+        label,
+        f"{model.num_params():,}",
+        f"{s:,}",
+        batch_size,
+        r,
+        f"{t_hvp * 1e3:.3g}",
+        f"{t_3rd / t_hvp:.2f}",
+        f"{t_step / t_hvp:.1f}",
+        f"{needed:.1f}",
+        f"{t_step / (t_hvp * needed):.2f}",
+        f"{factors / 2**20:.3g}",
+        f"{temp / 2**20:.3g}",
+        f"{dense / 2**30:.3g}",
+    ]
 
 
 def run(quick: bool) -> str:
-    digits = qj.load_digits()
+    digits = qj.ml.load_digits()
     configs = [
-        (qj.make_cnn(digits.input_shape, 10), 64, 4, "digits CNN"),
-        (qj.make_resnet(8, 1, 10), 8, 4, "ResNet-8 (32x32x3)"),
+        (qj.ml.make_cnn(digits.input_shape, 10), 64, 4, "digits CNN"),
+        (qj.ml.make_resnet(8, 1, 10), 8, 4, "ResNet-8 (32x32x3)"),
     ]
     if not quick:
-        configs.append((qj.named_resnet("resnet32-4-c100"), 2, 2, "ResNet-32-4 (7.45M)"))
+        configs.append((qj.ml.named_resnet("resnet32-4-c100"), 2, 2, "ResNet-32-4 (7.45M)"))
     rows = [_measure(m, b, t, label, 3 if quick else 5) for m, b, t, label in configs]
-    header = ["model", "params", "active s", "batch", "width r", "HVP ms", "3rd-order / HVP",
-              "step / HVP", "formula needs (HVP units)", "step / formula", "factors MiB",
-              "XLA temp MiB", "dense y2 GiB"]  # fmt: skip
+    header = [
+        "model",
+        "params",
+        "active s",
+        "batch",
+        "width r",
+        "HVP ms",
+        "3rd-order / HVP",
+        "step / HVP",
+        "formula needs (HVP units)",
+        "step / formula",
+        "factors MiB",
+        "XLA temp MiB",
+        "dense y2 GiB",
+    ]
     return (
         "## Factored order-2 Carleman step vs Hessian-vector products\n\n"
         f"Command: `python benchmarks/bench_factored.py{' --quick' if quick else ''}`. "

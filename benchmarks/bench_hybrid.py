@@ -58,30 +58,73 @@ def run(quick: bool) -> str:
     model = make_mlp(data.input_shape, 10, hidden=(32,))
     cfg = HybridConfig(
         window=WindowConfig(0.1, 5, readout="sample", shots=10**5, history=not quick),
-        pretrain_steps=100 if quick else 300, sparse_steps=20 if quick else 60,
-        num_windows=2 if quick else 6, classical_between=2,
-    )  # fmt: skip
+        pretrain_steps=100 if quick else 300,
+        sparse_steps=20 if quick else 60,
+        num_windows=2 if quick else 6,
+        classical_between=2,
+    )
     t0 = time.perf_counter()
-    res = hybrid_run(model.loss_fn, model.init(jax.random.key(0)), data.x_train, data.y_train,
-                     cfg, jax.random.key(1), evaluate=model_evaluate(model, data))  # fmt: skip
+    res = hybrid_run(
+        model.loss_fn,
+        model.init(jax.random.key(0)),
+        data.x_train,
+        data.y_train,
+        cfg,
+        jax.random.key(1),
+        evaluate=model_evaluate(model, data),
+    )
     wall = time.perf_counter() - t0
     s = res.summary()
-    pipe = [[model.num_params(), cfg.sparse_steps, len(s["windows"]), wall,
-             s["sgd_seconds"], s["hybrid_seconds"], s["hybrid_seconds"] / s["sgd_seconds"],
-             s["final_hybrid"]["accuracy"], s["final_sgd"]["accuracy"]]]  # fmt: skip
-    return "\n\n".join([
-        "## Hybrid: simulated quantum step vs optax SGD step; digits pipeline",
-        "Command: `python benchmarks/run_all.py hybrid`" + (" --quick" if quick else ""),
-        "One simulated quantum step = the degree-1 window step $y_1 + \\eta(f_0 + f_1 y_1)$ on "
-        "the 90 %-pruned active set (one gradient + one Hessian-vector product, fresh Taylor "
-        "model per batch), jitted; baseline: one jitted `optax.sgd` step on the same model and "
-        "batch (random inputs). Target ratio <= 2.5.",
-        table(["model", "params", "active s", "batch", "SGD step (s)", "quantum step (s)",
-               "ratio"], rows),  # fmt: skip
-        "Whole pipeline (pre-training, pruning, windows with sampled read-out, baseline, "
-        "per-step evaluation), digits MLP (hidden 32):",
-        table(["params", "sparse steps", "windows", "wall (s)", "SGD phase (s)",
-               "hybrid phase (s)", "hybrid/SGD", "acc hybrid", "acc SGD"], pipe),  # fmt: skip
-        f"Peak RSS: {peak_rss_mib():.0f} MiB. The ≈103M config (ResNet-32-15) was not measured "
-        "on this 2-core machine (a single step takes minutes).",
-    ])  # fmt: skip
+    pipe = [
+        [
+            model.num_params(),
+            cfg.sparse_steps,
+            len(s["windows"]),
+            wall,
+            s["sgd_seconds"],
+            s["hybrid_seconds"],
+            s["hybrid_seconds"] / s["sgd_seconds"],
+            s["final_hybrid"]["accuracy"],
+            s["final_sgd"]["accuracy"],
+        ]
+    ]
+    return "\n\n".join(
+        [
+            "## Hybrid: simulated quantum step vs optax SGD step; digits pipeline",
+            "Command: `python benchmarks/run_all.py hybrid`" + (" --quick" if quick else ""),
+            "One simulated quantum step = the degree-1 window step $y_1 + \\eta(f_0 + f_1 y_1)$ on "
+            "the 90 %-pruned active set (one gradient + one Hessian-vector product, fresh Taylor "
+            "model per batch), jitted; baseline: one jitted `optax.sgd` step on the same model and "
+            "batch (random inputs). Target ratio <= 2.5.",
+            table(
+                [
+                    "model",
+                    "params",
+                    "active s",
+                    "batch",
+                    "SGD step (s)",
+                    "quantum step (s)",
+                    "ratio",
+                ],
+                rows,
+            ),
+            "Whole pipeline (pre-training, pruning, windows with sampled read-out, baseline, "
+            "per-step evaluation), digits MLP (hidden 32):",
+            table(
+                [
+                    "params",
+                    "sparse steps",
+                    "windows",
+                    "wall (s)",
+                    "SGD phase (s)",
+                    "hybrid phase (s)",
+                    "hybrid/SGD",
+                    "acc hybrid",
+                    "acc SGD",
+                ],
+                pipe,
+            ),
+            f"Peak RSS: {peak_rss_mib():.0f} MiB. The ≈103M config (ResNet-32-15) was not measured "
+            "on this 2-core machine (a single step takes minutes).",
+        ]
+    )

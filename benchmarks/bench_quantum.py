@@ -11,9 +11,9 @@ import numpy as np
 import scipy.linalg as sl
 from _harness import machine, peak_rss_mib, table, timeit
 
-from qsgd_jax import required_order, taylor_evolve
 from qsgd_jax._condition import affine_gd_map, condition_number
 from qsgd_jax._history import history_system
+from qsgd_jax.circuit import required_order, taylor_evolve
 
 GIB24 = 24 * 2**30
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from _harness import machine, peak_rss_mib, table, timeit
 
-from qsgd_jax._tomography import tomography
+from qsgd_jax.readout import tomography
 
 KEYS = 64
 

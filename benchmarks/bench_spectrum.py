@@ -66,21 +66,42 @@ def _ratio_row(name, model, batch_size, repeat, key):
     tg = timeit(lambda: grad(params, one), repeat=repeat)
     th = timeit(lambda: hvp(params, batches_, m_flat, idx, v), repeat=repeat)
     n = model.num_params()
-    return [name, f"{n:,}", f"{int(idx.shape[0]):,}", batch_size, tg, th, th / tg,
-            c_grad, c_hvp, peak_rss_mib()]  # fmt: skip
+    return [
+        name,
+        f"{n:,}",
+        f"{int(idx.shape[0]):,}",
+        batch_size,
+        tg,
+        th,
+        th / tg,
+        c_grad,
+        c_hvp,
+        peak_rss_mib(),
+    ]
 
 
 def _slq_row(name, model, batch_size, num_steps, key):
     params, batches = _setup(model, batch_size, key)
     mask = prune_mask(params, SPARSITY)
     t0 = time.perf_counter()
-    sd = hessian_spectrum(model.loss_fn, params, batches, key, mask, view="active",
-                          num_steps=num_steps, num_probes=1)  # fmt: skip
+    sd = hessian_spectrum(
+        model.loss_fn, params, batches, key, mask, view="active", num_steps=num_steps, num_probes=1
+    )
     block(sd)
     wall = time.perf_counter() - t0
-    return [name, f"{sd.dim:,}", batch_size, num_steps, 1, sd.reortho, wall,
-            float(sd.lambda_min), float(sd.lambda_max), float(sd.positive_fraction),
-            peak_rss_mib()]  # fmt: skip
+    return [
+        name,
+        f"{sd.dim:,}",
+        batch_size,
+        num_steps,
+        1,
+        sd.reortho,
+        wall,
+        float(sd.lambda_min),
+        float(sd.lambda_max),
+        float(sd.positive_fraction),
+        peak_rss_mib(),
+    ]
 
 
 def run(quick: bool) -> str:
@@ -92,10 +113,10 @@ def run(quick: bool) -> str:
         slq_rows.append(_slq_row("ResNet-8-1 (c10)", make_resnet(8, 1, 10), 8, 16, key))
     else:
         ratio_rows.append(_ratio_row("ResNet-8-1 (c10)", make_resnet(8, 1, 10), 8, 5, key))
-        ratio_rows.append(_ratio_row("ResNet-32-4 (c100)", named_resnet("resnet32-4-c100"), 8,
-                                     3, key))  # fmt: skip
-        slq_rows.append(_slq_row("ResNet-32-4 (c100)", named_resnet("resnet32-4-c100"), 8, 16,
-                                 key))  # fmt: skip
+        ratio_rows.append(
+            _ratio_row("ResNet-32-4 (c100)", named_resnet("resnet32-4-c100"), 8, 3, key)
+        )
+        slq_rows.append(_slq_row("ResNet-32-4 (c100)", named_resnet("resnet32-4-c100"), 8, 16, key))
         big = named_resnet("resnet32-15-c100")
         ratio_rows.append(_ratio_row("ResNet-32-15 (c100)", big, 2, 1, key))
         # Its 64-step spectrum has its own mode and section (about 15 minutes):
@@ -126,7 +147,7 @@ def run(quick: bool) -> str:
                 "peak RSS MiB",
             ],
             ratio_rows,
-        ),  # fmt: skip
+        ),
         "",
         "SLQ spectrum (active view, one Rademacher probe): wall time includes compilation; "
         "re-orthogonalization chosen by the memory check. The ~103M model's 64-step spectrum "
@@ -147,16 +168,21 @@ def run(quick: bool) -> str:
                 "peak RSS MiB",
             ],
             slq_rows,
-        ),  # fmt: skip
+        ),
         "",
     ]
     return "\n".join(lines)
 
 
 def run_103m(
-    *, num_steps: int = 64, batch_size: int = 1, num_probes: int = 1, reortho: str = "auto",
-    name: str = "resnet32-15-c100", seed: int = 0,
-) -> str:  # fmt: skip
+    *,
+    num_steps: int = 64,
+    batch_size: int = 1,
+    num_probes: int = 1,
+    reortho: str = "auto",
+    name: str = "resnet32-15-c100",
+    seed: int = 0,
+) -> str:
     """The SLQ spectrum of the ~103M model right after 90 % pruning (the paper's Fig. 3 setup).
 
     The model is at its Kaiming initialization (pre-training 10^8 parameters is out of reach on
@@ -176,7 +202,7 @@ def run_103m(
     model = named_resnet(name)
     params = model.init(k_init)
     mask = prune_mask(params, SPARSITY)
-    data = qj.load_digits(resize=True)
+    data = qj.ml.load_digits(resize=True)
     x = data.x_train[None, :batch_size]
     y = data.y_train[None, :batch_size].astype(jnp.int32)
     s = int(sum(int(m.sum()) for m in jax.tree_util.tree_leaves(mask)))
@@ -186,39 +212,67 @@ def run_103m(
 
     def progress(p, j, total):
         now = time.perf_counter()
-        print(f"probe {p + 1}/{num_probes} step {j}/{total}: {now - last[0]:.1f} s "
-              f"(elapsed {now - t_start:.0f} s, peak RSS {peak_rss_mib():.0f} MiB)",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"probe {p + 1}/{num_probes} step {j}/{total}: {now - last[0]:.1f} s "
+            f"(elapsed {now - t_start:.0f} s, peak RSS {peak_rss_mib():.0f} MiB)",
+            file=sys.stderr,
+            flush=True,
+        )
         last[0] = now
 
-    print(f"{name}: n = {n:,}, active s = {s:,}, batch {batch_size}, {num_steps} steps; "
-          f"full basis would need {lanczos_memory_bytes(s, num_steps, True) / 2**30:.2f} GiB",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"{name}: n = {n:,}, active s = {s:,}, batch {batch_size}, {num_steps} steps; "
+        f"full basis would need {lanczos_memory_bytes(s, num_steps, True) / 2**30:.2f} GiB",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.perf_counter()
-    sd = hessian_spectrum(model.loss_fn, params, Batch(x, y), k_probe, mask, view="active",
-                          num_steps=num_steps, num_probes=num_probes, reortho=reortho,
-                          loop="host", progress=progress)  # fmt: skip
+    sd = hessian_spectrum(
+        model.loss_fn,
+        params,
+        Batch(x, y),
+        k_probe,
+        mask,
+        view="active",
+        num_steps=num_steps,
+        num_probes=num_probes,
+        reortho=reortho,
+        loop="host",
+        progress=progress,
+    )
     block(sd)
     wall = time.perf_counter() - t0
     total = time.perf_counter() - t_start
     rss = peak_rss_mib()
     OUT.mkdir(exist_ok=True)
-    fig = qj.plot_spectral_densities({f"{name}, 90 % pruned, {num_steps} Lanczos steps": sd})
+    fig = qj.plot.plot_spectral_densities({f"{name}, 90 % pruned, {num_steps} Lanczos steps": sd})
     fig.axes[0].set_title(f"{n / 1e6:.0f}M-parameter ResNet, 90 % pruned: Hessian (active set)")
     fig.savefig(OUT / "spectrum_103m.png", dpi=120)
     record = {
-        "model": name, "num_params": n, "active": s, "batch_size": batch_size,
-        "num_steps": num_steps, "num_probes": num_probes, "reortho": sd.reortho,
-        "wall_s_slq": wall, "wall_s_total": total, "setup_s": t_setup, "peak_rss_mib": rss,
-        "lambda_min": float(sd.lambda_min), "lambda_max": float(sd.lambda_max),
+        "model": name,
+        "num_params": n,
+        "active": s,
+        "batch_size": batch_size,
+        "num_steps": num_steps,
+        "num_probes": num_probes,
+        "reortho": sd.reortho,
+        "wall_s_slq": wall,
+        "wall_s_total": total,
+        "setup_s": t_setup,
+        "peak_rss_mib": rss,
+        "lambda_min": float(sd.lambda_min),
+        "lambda_max": float(sd.lambda_max),
         "positive_fraction": float(sd.positive_fraction),
-        "negative_mass": float(sd.negative_mass), "negative_ratio": float(sd.negative_ratio),
-        "sigma": float(sd.sigma), "nodes": jnp.ravel(sd.nodes).tolist(),
+        "negative_mass": float(sd.negative_mass),
+        "negative_ratio": float(sd.negative_ratio),
+        "sigma": float(sd.sigma),
+        "nodes": jnp.ravel(sd.nodes).tolist(),
         "weights": jnp.ravel(sd.weights).tolist(),
-    }  # fmt: skip
+    }
     (OUT / "spectrum_103m.json").write_text(json.dumps(record, indent=1))
-    nodes = sorted(float(v) for v, w in zip(record["nodes"], record["weights"], strict=True)
-                   if w > 1e-6)  # fmt: skip
+    nodes = sorted(
+        float(v) for v, w in zip(record["nodes"], record["weights"], strict=True) if w > 1e-6
+    )
     lines = [
         "## The ~103M model's Hessian spectrum after pruning (`bench_spectrum --103m`)",
         "",
@@ -237,19 +291,54 @@ def run_103m(
         "`benchmarks/out/spectrum_103m.png` (not committed); nodes and weights: "
         "`benchmarks/out/spectrum_103m.json`.",
         "",
-        table(["model", "params n", "active s", "batch", "Lanczos steps", "probes", "reortho",
-               "SLQ wall s", "total wall s", "peak RSS MiB", "lambda_min", "lambda_max",
-               "positive mass", "negative mass", "negative ratio", "sigma"],
-              [[name, f"{n:,}", f"{s:,}", batch_size, num_steps, num_probes, sd.reortho, wall,
-                total, rss, record["lambda_min"], record["lambda_max"],
-                record["positive_fraction"], record["negative_mass"],
-                record["negative_ratio"], record["sigma"]]]),
+        table(
+            [
+                "model",
+                "params n",
+                "active s",
+                "batch",
+                "Lanczos steps",
+                "probes",
+                "reortho",
+                "SLQ wall s",
+                "total wall s",
+                "peak RSS MiB",
+                "lambda_min",
+                "lambda_max",
+                "positive mass",
+                "negative mass",
+                "negative ratio",
+                "sigma",
+            ],
+            [
+                [
+                    name,
+                    f"{n:,}",
+                    f"{s:,}",
+                    batch_size,
+                    num_steps,
+                    num_probes,
+                    sd.reortho,
+                    wall,
+                    total,
+                    rss,
+                    record["lambda_min"],
+                    record["lambda_max"],
+                    record["positive_fraction"],
+                    record["negative_mass"],
+                    record["negative_ratio"],
+                    record["sigma"],
+                ]
+            ],
+        ),
         "",
         "Ritz values with weight > 1e-6 (smallest five, largest five): "
-        + ", ".join(f"{v:.3g}" for v in nodes[:5]) + " ... "
-        + ", ".join(f"{v:.3g}" for v in nodes[-5:]) + ".",
+        + ", ".join(f"{v:.3g}" for v in nodes[:5])
+        + " ... "
+        + ", ".join(f"{v:.3g}" for v in nodes[-5:])
+        + ".",
         "",
-    ]  # fmt: skip
+    ]
     text = "\n".join(lines)
     (OUT / "spectrum_103m.md").write_text(text)
     return text
@@ -268,7 +357,14 @@ if __name__ == "__main__":
     ap.add_argument("--model", default="resnet32-15-c100", help="a named ResNet config")
     args = ap.parse_args()
     if args.big:
-        print(run_103m(num_steps=args.steps, batch_size=args.batch, num_probes=args.probes,
-                       reortho=args.reortho, name=args.model))  # fmt: skip
+        print(
+            run_103m(
+                num_steps=args.steps,
+                batch_size=args.batch,
+                num_probes=args.probes,
+                reortho=args.reortho,
+                name=args.model,
+            )
+        )
     else:
         print(run(quick=args.quick))

@@ -21,10 +21,10 @@ CMD = "python benchmarks/run_all.py sweep"
 
 def _setup(quick: bool):
     n = 6
-    loss = qj.random_cubic_loss(seed=2, n=n, eigs=np.linspace(0.55, 3.3, n))
+    loss = qj.problems.random_cubic_loss(seed=2, n=n, eigs=np.linspace(0.55, 3.3, n))
     theta_bar = jnp.asarray(np.random.default_rng(0).standard_normal(n), jnp.float32)
     loss = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), loss)
-    fn = functools.partial(qj.toy_window_error, loss=loss, theta_bar=theta_bar, steps=30)
+    fn = functools.partial(qj.targets.toy_window_error, loss=loss, theta_bar=theta_bar, steps=30)
     k = 4 if quick else 16  # k * k points: 256 for the full benchmark
     eta, sparsity = np.meshgrid(np.linspace(0.05, 0.5, k), np.linspace(0.0, 0.5, k))
     order = 1 + np.arange(k * k) % 3
@@ -62,7 +62,7 @@ def _naive_loop(pts, loss, theta_bar):
 
     @functools.partial(jax.jit, static_argnames="order")
     def naive(eta, sparsity, order):
-        return qj.toy_window_error(
+        return qj.targets.toy_window_error(
             {"eta": eta, "sparsity": sparsity, "order": order},
             loss=loss,
             theta_bar=theta_bar,

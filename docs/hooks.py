@@ -21,52 +21,69 @@ from mkdocs.structure.files import File
 log = logging.getLogger("mkdocs.hooks.qsgd_jax")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# Topic pages of the API reference: (page slug, title, intro, private modules it covers).
+# Topic pages of the top level (`qsgd_jax`): (page slug, title, intro, private modules it covers).
+# Every public namespace (`qsgd_jax/<name>.py`, imported in `__init__.py` as `from . import
+# (name as name)`) gets a page of its own, titled by its module docstring.
 TOPICS = [
-    ("taylor", "Taylor models and GD maps",
-     "The loss's Taylor model on the active set, the GD map and its fields.",
-     ["_loss_model", "_polynomial", "_field", "_toy"]),
-    ("carleman", "Carleman linearization",
-     "Carleman operators (forms, orders), evolution, errors against exact GD, dissipation.",
-     ["_carleman", "_factored", "_evolve", "_dissipation", "_budget"]),
-    ("evolution", "Taylor / LCU evolution and circuits",
-     "Truncated Taylor series of the flow form, LCU normalizations, circuit-level checks.",
-     ["_taylor", "_circuit"]),
-    ("history", "History system and condition number",
-     "The history-state linear system, kappa, target probability.",
-     ["_history", "_condition"]),
-    ("readout", "Read-out and re-upload",
-     "Tomography from measurement statistics, amplitude estimation, download and upload cost.",
-     ["_readout", "_tomography", "_norm_estimation", "_upload"]),
-    ("resources", "Resources", "Query, qubit and sample counts against classical FLOPs.",
-     ["_resources"]),
-    ("window", "Quantum windows and training",
-     "One quantum window, the optax-facing optimizer, the hybrid pipeline, your own models.",
-     ["_window", "_optax_window", "_hybrid", "_adapters"]),
-    ("spectrum", "Spectra and the error-propagation curve",
-     "Hessian operators, Lanczos / SLQ spectra, E(t) and the paper's proxy, their plots.",
-     ["_spectrum", "_lanczos", "_propagation", "_plots_spectrum"]),
-    ("sweep", "Sweeps", "Grids of configurations in one compiled, vmapped, sharded program.",
-     ["_sweep", "_sweep_targets", "_pruned_window"]),
-    ("data", "Data, models and pruning", "Data sets, flax models with a pure loss, pruning.",
-     ["_data", "_models", "_prune"]),
-    ("burgers", "Burgers benchmark", "The PNAS forced viscous Burgers benchmark.",
-     ["_burgers"]),
-    ("utilities", "Errors, statuses and progress",
-     "Exceptions, result statuses, progress bars for host-side loops.",
-     ["_errors", "_status", "_progress"]),
-]  # fmt: skip
+    (
+        "taylor",
+        "Taylor models and GD maps",
+        "The loss's Taylor model on the active set, the GD map and its fields.",
+        ["_loss_model", "_polynomial", "_field"],
+    ),
+    (
+        "carleman",
+        "Carleman linearization",
+        "The Carleman operator, its state (dense blocks or factored) and dissipation.",
+        ["_carleman", "_factored", "_dissipation"],
+    ),
+    (
+        "evolution",
+        "Evolution methods",
+        "The evolution-method family, evolve, errors against exact GD and the error budget.",
+        ["_evolution", "_evolve", "_budget"],
+    ),
+    (
+        "window",
+        "Quantum windows and training",
+        "One quantum window, the optax-facing optimizer and the hybrid pipeline.",
+        ["_window", "_optax_window", "_hybrid"],
+    ),
+    (
+        "sweep",
+        "Sweeps",
+        "Grids of configurations in one compiled, vmapped, sharded program.",
+        ["_sweep"],
+    ),
+    (
+        "results",
+        "Results, errors and progress",
+        "The result enum, exceptions, progress bars for host-side loops.",
+        ["_status", "_errors", "_progress"],
+    ),
+]
 
 
-def _exports(init: pathlib.Path) -> dict[str, list[str]]:
-    """Private module -> public names it re-exports (in `__init__.py` order)."""
+def _exports(module: pathlib.Path) -> dict[str, list[str]]:
+    """Private module -> public names a module re-exports (`from ._x import (n as n)`, in order)."""
     out: dict[str, list[str]] = {}
-    for node in ast.parse(init.read_text()).body:
+    for node in ast.parse(module.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             names = [a.asname or a.name for a in node.names if a.asname == a.name]
             if names:
                 out.setdefault("_" + node.module.lstrip("_"), []).extend(names)
     return out
+
+
+def _namespaces(init: pathlib.Path) -> list[str]:
+    """The public namespaces `__init__.py` imports (`from . import (readout as readout, ...)`)."""
+    return [
+        a.name
+        for node in ast.parse(init.read_text()).body
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None
+        for a in node.names
+        if a.asname == a.name
+    ]
 
 
 def _defined(module: str) -> set[str]:
@@ -89,40 +106,65 @@ def _defined(module: str) -> set[str]:
     return names
 
 
-def _api_pages() -> dict[str, str]:
-    """`api/<slug>.md` -> Markdown with one `:::` block per public name."""
-    exports = _exports(ROOT / "qsgd_jax" / "__init__.py")
+def _checked(path: pathlib.Path) -> dict[str, list[str]]:
+    """`_exports(path)` without names the private module does not define, with a warning."""
+    exports = _exports(path)
     for module, names in exports.items():
-        defined = _defined(module)
-        missing = [n for n in names if n not in defined]
+        missing = [n for n in names if n not in _defined(module)]
         if missing:
             # A clear message instead of griffe's alias-resolution traceback; with --strict the
             # build fails, as importing the package would.
-            log.warning(f"qsgd_jax/__init__.py exports {missing} from {module}, which does not "
-                        "define them; they are left out of the API reference.")  # fmt: skip
-            exports[module] = [n for n in names if n in defined]
-    pages, seen = {}, set()
+            log.warning(
+                f"{path.name} exports {missing} from {module}, which does not define them; "
+                "they are left out of the API reference."
+            )
+            exports[module] = [n for n in names if n not in missing]
+    return exports
+
+
+def _blocks(prefix: str, names: list[str]) -> str:
+    return "\n\n".join(f"::: {prefix}.{n}" for n in names)
+
+
+def _api_pages() -> tuple[dict[str, str], dict[str, str]]:
+    """(`api/<slug>.md` -> Markdown with one `:::` block per public name, uri -> nav title)."""
+    init = ROOT / "qsgd_jax" / "__init__.py"
+    exports = _checked(init)
+    pages, titles, seen = {}, {}, set()
+    index = [
+        "# API reference\n",
+        "The top level (`import qsgd_jax as qj`) is the paper's pipeline; the satellites are "
+        "namespaces (`qj.readout`, `qj.ml`, ...); `qsgd_jax.experiments` is the experiment "
+        "framework.\n",
+        "**The pipeline (`qsgd_jax`)**\n",
+    ]
     topics = [*TOPICS, ("other", "Other", "Public names of other modules.", None)]
     for slug, title, intro, modules in topics:
         mods = modules if modules is not None else [m for m in exports if m not in seen]
         seen.update(mods)
         names = [n for m in mods for n in exports.get(m, [])]
-        if not names:
-            continue
-        blocks = "\n\n".join(f"::: qsgd_jax.{n}" for n in names)
-        pages[f"api/{slug}.md"] = f"# {title}\n\n{intro}\n\n{blocks}\n"
-    index = ["# API reference\n", "Everything below is importable as `import qsgd_jax as qj`; "
-             "`qsgd_jax.experiments` is the experiment framework.\n"]  # fmt: skip
-    for slug, title, intro, _ in topics:
-        if f"api/{slug}.md" in pages:
+        if names:
+            pages[f"api/{slug}.md"] = f"# {title}\n\n{intro}\n\n{_blocks('qsgd_jax', names)}\n"
+            titles[f"api/{slug}.md"] = title
             index.append(f"- [{title}]({slug}.md): {intro}")
+    index.append("\n**Namespaces**\n")
+    for ns in _namespaces(init):
+        path = ROOT / "qsgd_jax" / f"{ns}.py"
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        intro = doc.split("\n\n")[0].replace("\n", " ")
+        names = [n for ns_names in _checked(path).values() for n in ns_names]
+        uri = f"api/{ns}.md"
+        pages[uri] = f"# `qsgd_jax.{ns}`\n\n{intro}\n\n{_blocks(f'qsgd_jax.{ns}', names)}\n"
+        titles[uri] = f"qsgd_jax.{ns}"
+        index.append(f"- [`qsgd_jax.{ns}`]({ns}.md): {intro}")
     index.append("- [Experiments](experiments.md): the experiment registry and runner.")
     pages["api/index.md"] = "\n".join(index) + "\n"
     pages["api/experiments.md"] = (
         "# `qsgd_jax.experiments`\n\n::: qsgd_jax.experiments\n"
         "    options:\n      show_root_heading: false\n      show_submodules: false\n"
     )
-    return pages
+    titles["api/experiments.md"] = "qsgd_jax.experiments"
+    return pages, titles
 
 
 _PAGES: dict[str, str] = {}
@@ -132,9 +174,8 @@ def on_config(config):
     # The nav entry "API reference" (in mkdocs.yml: `- API reference: api/index.md`) becomes a
     # section with the generated topic pages, whichever topics have public names.
     _PAGES.clear()
-    _PAGES.update(_api_pages())
-    titles = {f"api/{slug}.md": title for slug, title, _, _ in TOPICS}
-    titles |= {"api/other.md": "Other", "api/experiments.md": "qsgd_jax.experiments"}
+    pages, titles = _api_pages()
+    _PAGES.update(pages)
     section = [{"Overview": "api/index.md"}] + [
         {titles[uri]: uri} for uri in _PAGES if uri != "api/index.md"
     ]
@@ -164,5 +205,8 @@ def on_post_build(config):
     # fonts would not load from file:// pages). The TeX extensions are what `autoload` fetches
     # on first use of a macro outside the core set.
     shutil.copy2(src / "tex-svg.js", dest / "tex-svg.js")
-    shutil.copytree(src / "input" / "tex" / "extensions", dest / "input" / "tex" / "extensions",
-                    dirs_exist_ok=True)  # fmt: skip
+    shutil.copytree(
+        src / "input" / "tex" / "extensions",
+        dest / "input" / "tex" / "extensions",
+        dirs_exist_ok=True,
+    )

@@ -7,8 +7,8 @@ adapters here provide the same for a module written with flax NNX (`nnx.split`) 
 (`eqx.partition`):
 
 ```python
-loss_fn, params = qj.from_nnx(my_nnx_module)            # mean cross-entropy on batch.x, batch.y
-loss_fn, params = qj.from_equinox(my_eqx_module, loss="mse")
+loss_fn, params = qj.ml.from_nnx(my_nnx_module)            # mean cross-entropy on batch.x, batch.y
+loss_fn, params = qj.ml.from_equinox(my_eqx_module, loss="mse")
 field = qj.taylor_field(loss_fn, params, batch, degree=1, matrix_free=True)
 ```
 

@@ -16,8 +16,8 @@ from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
 from ._prune import magnitude_keep
+from ._readout import tomography
 from ._sweep import check_range, sweep_target
-from ._tomography import tomography
 from ._toy import CubicLoss
 
 

@@ -1,6 +1,6 @@
 """NNX and equinox modules as `(loss_fn, params)`, checked against the linen `make_mlp` path.
 
-Each test builds the same two-layer ReLU network three ways — linen (`qj.make_mlp`), flax NNX
+Each test builds the same two-layer ReLU network three ways — linen (`qj.ml.make_mlp`), flax NNX
 and equinox — with the weights of the linen one copied in, and compares losses, Hessian-vector
 products (oracle: `jax.hessian` of the linen loss) and what the library's entry points compute.
 """
@@ -50,10 +50,10 @@ class EqxMLP(eqx.Module):
 
 @pytest.fixture(scope="module")
 def linen():
-    model = qj.make_mlp((D_IN,), CLASSES, hidden=(HIDDEN,), dtype=F64)
+    model = qj.ml.make_mlp((D_IN,), CLASSES, hidden=(HIDDEN,), dtype=F64)
     params = model.init(jax.random.key(1))
     rng = np.random.default_rng(2)
-    batch = qj.Batch(
+    batch = qj.ml.Batch(
         jnp.asarray(rng.standard_normal((B, D_IN))), jnp.asarray(rng.integers(0, CLASSES, B))
     )
     return model, params, batch
@@ -97,11 +97,11 @@ def dense_hessian(model, params, batch):
 
 def test_nnx_loss_and_hvp_match_linen(linen):
     model, params, batch = linen
-    loss_fn, p = qj.from_nnx(nnx_copy(params))
+    loss_fn, p = qj.ml.from_nnx(nnx_copy(params))
     assert jax.tree_util.tree_structure(p) == jax.tree_util.tree_structure(params)
     np.testing.assert_allclose(loss_fn(p, batch), model.loss_fn(params, batch), rtol=1e-13)
     H, _ = dense_hessian(model, params, batch)
-    hvp, dim = qj.hessian_operator(loss_fn, p, [batch], view="dense")
+    hvp, dim = qj.spectrum.hessian_operator(loss_fn, p, [batch], view="dense")
     assert dim == H.shape[0]
     v = jnp.asarray(np.random.default_rng(3).standard_normal(dim))
     np.testing.assert_allclose(hvp(v), H @ v, rtol=1e-10, atol=1e-12)
@@ -109,10 +109,10 @@ def test_nnx_loss_and_hvp_match_linen(linen):
 
 def test_equinox_loss_and_hvp_match_linen(linen):
     model, params, batch = linen
-    loss_fn, p = qj.from_equinox(eqx_copy(params))
+    loss_fn, p = qj.ml.from_equinox(eqx_copy(params))
     np.testing.assert_allclose(loss_fn(p, batch), model.loss_fn(params, batch), rtol=1e-13)
     H, unravel_linen = dense_hessian(model, params, batch)
-    hvp, dim = qj.hessian_operator(loss_fn, p, [batch], view="dense")
+    hvp, dim = qj.spectrum.hessian_operator(loss_fn, p, [batch], view="dense")
     assert dim == H.shape[0]
     _, unravel_eqx = ravel_pytree(p)
     v_linen = jnp.asarray(np.random.default_rng(4).standard_normal(dim))
@@ -124,14 +124,16 @@ def test_equinox_loss_and_hvp_match_linen(linen):
 def test_custom_loss_and_mse(linen):
     _, params, batch = linen
     m = eqx_copy(params)
-    target = qj.Batch(batch.x, jnp.asarray(np.random.default_rng(5).standard_normal((B, CLASSES))))
-    loss_fn, p = qj.from_equinox(m, "mse")
+    target = qj.ml.Batch(
+        batch.x, jnp.asarray(np.random.default_rng(5).standard_normal((B, CLASSES)))
+    )
+    loss_fn, p = qj.ml.from_equinox(m, "mse")
     out = np.asarray(jax.vmap(m)(batch.x))
     np.testing.assert_allclose(
         loss_fn(p, target), 0.5 * np.mean((out - np.asarray(target.y)) ** 2), rtol=1e-13
     )
     # A callable loss gets the rebuilt module: here the mean of the first logit.
-    loss_fn, p = qj.from_nnx(nnx_copy(params), lambda mod, b: jnp.mean(mod(b.x)[:, 0]))
+    loss_fn, p = qj.ml.from_nnx(nnx_copy(params), lambda mod, b: jnp.mean(mod(b.x)[:, 0]))
     w = {k: {n: np.asarray(a) for n, a in v.items()} for k, v in params.items()}
     hidden = np.maximum(np.asarray(batch.x) @ w["Dense_0"]["kernel"] + w["Dense_0"]["bias"], 0)
     logits = hidden @ w["head"]["kernel"] + w["head"]["bias"]
@@ -151,11 +153,11 @@ def test_nnx_batchnorm_state_is_held_and_not_mutated():
 
     module = BN(nnx.Rngs(0))
     mean_before = np.asarray(module.bn.mean.get_value())
-    loss_fn, p = qj.from_nnx(module, "mse")
+    loss_fn, p = qj.ml.from_nnx(module, "mse")
     assert sorted(p) == ["bn", "lin"] and sorted(p["bn"]) == ["bias", "scale"]  # no BatchStat
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal((B, D_IN)), rng.standard_normal((B, CLASSES))
-    batch = qj.Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
+    batch = qj.ml.Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
     # Oracle: batch-statistics normalization in numpy.
     x = np.asarray(batch.x, np.float64)
     z = x @ np.asarray(p["lin"]["kernel"], np.float64) + np.asarray(p["lin"]["bias"], np.float64)
@@ -171,7 +173,7 @@ def test_gd_map_and_quantum_window_accept_adapters(linen):
     model, params, batch = linen
     eta = 0.2
     ref = qj.gd_map(model.loss_fn, params, batch, eta=eta, degree=1)
-    loss_fn, p = qj.from_nnx(nnx_copy(params))
+    loss_fn, p = qj.ml.from_nnx(nnx_copy(params))
     got = qj.gd_map(loss_fn, p, batch, eta=eta, degree=1)
     np.testing.assert_allclose(got.F0, ref.F0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(got.F1, ref.F1, rtol=1e-12, atol=1e-14)
@@ -186,7 +188,7 @@ def test_gd_map_and_quantum_window_accept_adapters(linen):
         u = u - eta * (g + np.asarray(H) @ u)
     want = unravel(flat + jnp.asarray(u))
     cfg = qj.WindowConfig(eta, 2, degree=1, batching="full", diagnostics=False)
-    loss_fn, p = qj.from_equinox(eqx_copy(params))
+    loss_fn, p = qj.ml.from_equinox(eqx_copy(params))
     eqx_mask = jax.tree_util.tree_map(lambda x: jnp.ones(x.shape, bool), p)
     p_hat, report = qj.quantum_window(loss_fn, p, eqx_mask, batch, cfg, jax.random.key(0))
     assert int(report.diverged_step) < 0
@@ -199,8 +201,8 @@ def test_gd_map_and_quantum_window_accept_adapters(linen):
 
 def test_bad_input_is_named():
     with pytest.raises(TypeError, match="`module` must be a flax `nnx.Module`"):
-        qj.from_nnx(EqxMLP(jax.random.key(0)))
+        qj.ml.from_nnx(EqxMLP(jax.random.key(0)))
     with pytest.raises(TypeError, match="`module` must be an `eqx.Module`"):
-        qj.from_equinox(object())
+        qj.ml.from_equinox(object())
     with pytest.raises(ValueError, match="`loss` must be one of"):
-        qj.from_equinox(EqxMLP(jax.random.key(0)), "hinge")
+        qj.ml.from_equinox(EqxMLP(jax.random.key(0)), "hinge")

@@ -57,40 +57,46 @@ def test_nan_in_batch_or_params_is_named(entry, where):
 
 
 def test_check_finite_tree_skips_tracers_and_integers():
-    qj.check_finite_tree("batch", {"y": jnp.arange(3), "key": jax.random.key(0)})
+    qj.ml.check_finite_tree("batch", {"y": jnp.arange(3), "key": jax.random.key(0)})
     # under jit the values are unknown: the check is skipped, never a false alarm
-    jax.jit(lambda x: qj.check_finite_tree("x", x) or x)(jnp.ones(2))
+    jax.jit(lambda x: qj.ml.check_finite_tree("x", x) or x)(jnp.ones(2))
     with pytest.raises(ValueError, match="`x` has 2 non-finite"):
-        qj.check_finite_tree("x", np.array([np.nan, 1.0, -np.inf]))
+        qj.ml.check_finite_tree("x", np.array([np.nan, 1.0, -np.inf]))
     # a concrete constant is still checked inside a trace (on the device, one bool back)
     const = jnp.asarray([1.0, jnp.nan])
     with pytest.raises(ValueError, match=r"`c` has 1 non-finite .* index \(1,\)"):
-        jax.jit(lambda x: qj.check_finite_tree("c", const) or x)(jnp.ones(2))
+        jax.jit(lambda x: qj.ml.check_finite_tree("c", const) or x)(jnp.ones(2))
 
 
 # --- labels ----------------------------------------------------------------------------------
 
 
 def test_labels_out_of_range_refused_by_dataset_batch_and_loss():
-    data = qj.load_digits()
+    data = qj.ml.load_digits()
     with pytest.raises(ValueError, match=r"`y_train` has labels \[10\] outside \[0, 10\)"):
-        qj.Dataset(data.x_train, data.y_train.at[3].set(10), data.x_test, data.y_test, 10, "d")
+        qj.ml.Dataset(data.x_train, data.y_train.at[3].set(10), data.x_test, data.y_test, 10, "d")
     with pytest.raises(ValueError, match=r"`y_test` has labels \[-1\]"):
-        qj.Dataset(data.x_train, data.y_train, data.x_test, data.y_test.at[0].set(-1), 10, "d")
+        qj.ml.Dataset(data.x_train, data.y_train, data.x_test, data.y_test.at[0].set(-1), 10, "d")
     with pytest.raises(ValueError, match="`x_train` has 1 non-finite"):
-        qj.Dataset(data.x_train.at[0, 0, 0, 0].set(jnp.nan), data.y_train, data.x_test,
-                   data.y_test, 10, "d")  # fmt: skip
-    model = qj.make_mlp(data.input_shape, 10, hidden=(4,))
+        qj.ml.Dataset(
+            data.x_train.at[0, 0, 0, 0].set(jnp.nan),
+            data.y_train,
+            data.x_test,
+            data.y_test,
+            10,
+            "d",
+        )
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(4,))
     params = model.init(jax.random.key(0))
-    bad = qj.Batch(data.x_train[:4], jnp.asarray([0, 1, 12, 3], jnp.int32))
+    bad = qj.ml.Batch(data.x_train[:4], jnp.asarray([0, 1, 12, 3], jnp.int32))
     with pytest.raises(ValueError, match=r"`batch.y` has labels \[12\] outside \[0, 10\)"):
         model.loss_fn(params, bad)
     with pytest.raises(ValueError, match=r"`batch.y` has labels \[12\]"):
         qj.gd_map(model.loss_fn, params, bad, eta=0.1, degree=1, matrix_free=True)
     with pytest.raises(ValueError, match=r"`labels` has labels \[5\] outside \[0, 5\)"):
-        qj.check_labels("labels", np.array([0, 5]), 5)
+        qj.ml.check_labels("labels", np.array([0, 5]), 5)
     # valid labels give a finite loss (and pass every check)
-    good = qj.Batch(data.x_train[:4], data.y_train[:4])
+    good = qj.ml.Batch(data.x_train[:4], data.y_train[:4])
     assert np.isfinite(float(model.loss_fn(params, good)))
 
 
@@ -103,12 +109,13 @@ def _cubic(p, batch):
 
 MASK_ENTRIES = {
     "gd_map": lambda p, m: qj.gd_map(_cubic, p, None, eta=0.1, mask=m),
-    "gd_map_matrix_free": lambda p, m: qj.gd_map(_cubic, p, None, eta=0.1, mask=m,
-                                                 matrix_free=True),
+    "gd_map_matrix_free": lambda p, m: qj.gd_map(
+        _cubic, p, None, eta=0.1, mask=m, matrix_free=True
+    ),
     "taylor_field": lambda p, m: qj.taylor_field(_cubic, p, None, mask=m, degree=1),
     "active_set": qj.active_set,
-    "check_mask": qj.check_mask,
-}  # fmt: skip
+    "check_mask": qj.ml.check_mask,
+}
 
 
 @pytest.mark.parametrize("entry", MASK_ENTRIES.values(), ids=MASK_ENTRIES.keys())
@@ -140,7 +147,7 @@ def test_correct_masks_pass_and_int_masks_are_refused():
 
 @pytest.mark.parametrize("dtype, message", [(jnp.complex128, "complex"), (jnp.float16, "float16")])
 def test_complex_and_half_precision_refused_at_every_entry(dtype, message):
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     theta = jnp.zeros(4, dtype)
     with pytest.raises(TypeError, match=message):
         qj.gd_map(loss, theta, None, eta=0.1)
@@ -158,7 +165,7 @@ def test_complex_and_half_precision_refused_at_every_entry(dtype, message):
 
 
 def test_complex_learning_rate_refused():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     with pytest.raises(TypeError, match="`eta` must be a real number"):
         qj.gd_map(loss, jnp.zeros(4), None, eta=0.1 + 0.1j)
     with pytest.raises(TypeError, match="`eta` must be a real number"):
@@ -169,9 +176,9 @@ def test_complex_learning_rate_refused():
 
 
 def test_matrix_free_degree2_dissipation_and_dense_views_check_memory_first():
-    loss = qj.random_cubic_loss(n=6, eigs=np.linspace(0.5, 2.0, 6))
+    loss = qj.problems.random_cubic_loss(n=6, eigs=np.linspace(0.5, 2.0, 6))
     poly = qj.gd_map(loss, jnp.zeros(6), None, eta=0.1, matrix_free=True)
-    need = qj.dissipation_bytes(poly.field)
+    need = qj.resources.dissipation_bytes(poly.field)
     assert need >= 8 * 2 * 6**3  # covers the materialized f2 and its slab
     with pytest.raises(qj.MemoryLimitError, match="dissipation diagnostics .* n = 6"):
         qj.dissipation(poly, method="dense", memory_limit=need - 1)
@@ -184,7 +191,7 @@ def test_matrix_free_degree2_dissipation_and_dense_views_check_memory_first():
 
 
 def test_dense_f1_f2_of_matrix_free_map_refused_above_limit(monkeypatch):
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=0.1, matrix_free=True)
     np.testing.assert_allclose(poly.F2, -0.05 * np.asarray(loss.T), atol=1e-13)
     np.testing.assert_allclose(poly.F1, np.eye(4) - 0.1 * np.asarray(loss.H), atol=1e-13)
@@ -196,7 +203,7 @@ def test_dense_f1_f2_of_matrix_free_map_refused_above_limit(monkeypatch):
 
 
 def test_generic_to_dense_has_no_n4_basis_and_matches_dense():
-    loss = qj.random_cubic_loss(n=5, eigs=np.linspace(0.5, 2.0, 5))
+    loss = qj.problems.random_cubic_loss(n=5, eigs=np.linspace(0.5, 2.0, 5))
     field = qj.taylor_field(loss, jnp.zeros(5), None, matrix_free=True)
     dense = qj.AbstractField.to_dense(field)  # the generic materialization
     np.testing.assert_allclose(dense.f2, -0.5 * np.asarray(loss.T), atol=1e-13)
@@ -209,9 +216,11 @@ def test_f2_spectral_norm_uses_no_svd_and_equals_numpy():
     rng = np.random.default_rng(0)
     f2 = rng.standard_normal((7, 7, 7))
     np.testing.assert_allclose(
-        float(qj.unfolding_norm(jnp.asarray(f2))), np.linalg.norm(f2.reshape(7, 49), 2), rtol=1e-12
+        float(qj.problems.unfolding_norm(jnp.asarray(f2))),
+        np.linalg.norm(f2.reshape(7, 49), 2),
+        rtol=1e-12,
     )
-    jaxpr = str(jax.make_jaxpr(qj.unfolding_norm)(jnp.asarray(f2)))
+    jaxpr = str(jax.make_jaxpr(qj.problems.unfolding_norm)(jnp.asarray(f2)))
     assert "svd" not in jaxpr and "eigh" in jaxpr
     # the dissipation report of a dense degree-2 map agrees too
     poly = qj.polynomial_map(np.zeros(7), np.eye(7) * 0.9, 0.1 * f2, eta=0.1)
@@ -275,17 +284,17 @@ def test_infinite_integer_arguments_refused():
     psi = jnp.ones(4) / 2.0
     for bad in (float("inf"), float("nan")):
         with pytest.raises(ValueError, match="`shots` must be a finite integer"):
-            qj.tomography(jax.random.key(0), psi, bad)
+            qj.readout.tomography(jax.random.key(0), psi, bad)
         with pytest.raises(ValueError, match="`shots` must be a finite integer"):
-            qj.download(jax.random.key(0), psi, bad, support=jnp.arange(4), theta_bar=psi)
+            qj.readout.download(jax.random.key(0), psi, bad, support=jnp.arange(4), theta_bar=psi)
 
 
 # --- sweep grids are validated before tracing ------------------------------------------------
 
 
 def _toy():
-    loss = qj.random_cubic_loss(seed=2, n=4)
-    return functools.partial(qj.toy_window_error, loss=loss, theta_bar=jnp.ones(4), steps=3)
+    loss = qj.problems.random_cubic_loss(seed=2, n=4)
+    return functools.partial(qj.targets.toy_window_error, loss=loss, theta_bar=jnp.ones(4), steps=3)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +328,7 @@ def test_window_target_grid_is_checked_before_tracing(axes, message):
 
 def test_readout_and_history_targets_and_base_values_are_checked():
     psi = jnp.ones(4) / 2.0
-    fn = functools.partial(qj.readout_error, psi=psi)
+    fn = functools.partial(qj.targets.readout_error, psi=psi)
     with pytest.raises(ValueError, match=r"`shots` must hold integers in \[1, inf\), got \[0\]"):
         qj.sweep(fn, qj.grid(shots=[0, 100], seed=[0]))
     with pytest.raises(ValueError, match=r"`shots` .* got \[10.5\]"):
@@ -327,13 +336,15 @@ def test_readout_and_history_targets_and_base_values_are_checked():
     # a fixed field in `base` is checked too
     with pytest.raises(ValueError, match=r"`seed` must hold integers"):
         qj.sweep(fn, qj.grid(shots=[100]), base={"seed": -1, "shots": 1})
-    hk = functools.partial(qj.history_kappa, g=jnp.ones(2), H=jnp.eye(2), max_steps=4)
+    hk = functools.partial(qj.targets.history_kappa, g=jnp.ones(2), H=jnp.eye(2), max_steps=4)
     with pytest.raises(ValueError, match=r"`T` must hold integers in \[0, 4\], got \[5\]"):
         qj.sweep(hk, qj.grid(T=[2, 5], eta=[0.1]))
 
 
 def test_user_declared_sweep_target_and_explicit_check():
-    @qj.sweep_target(lambda values, **kw: qj.check_range(values, "lr", low=0, low_open=True))
+    @qj.sweep_target(
+        lambda values, **kw: qj.targets.check_range(values, "lr", low=0, low_open=True)
+    )
     def target(c):
         return {"y": c["lr"] * 2}
 
@@ -356,14 +367,26 @@ def test_hessian_spectrum_refuses_nan_data():
         return jnp.mean((b @ p["w"]) ** 2)
 
     with pytest.raises(ValueError, match="batches"):
-        qj.hessian_spectrum(loss, params, x[None], jax.random.key(0), num_steps=2)
+        qj.spectrum.hessian_spectrum(loss, params, x[None], jax.random.key(0), num_steps=2)
     with pytest.raises(ValueError, match="params"):
-        qj.hessian_spectrum(loss, {"w": jnp.full((3,), jnp.inf)}, jnp.ones((1, 4, 3)),
-                            jax.random.key(0), num_steps=2)  # fmt: skip
+        qj.spectrum.hessian_spectrum(
+            loss,
+            {"w": jnp.full((3,), jnp.inf)},
+            jnp.ones((1, 4, 3)),
+            jax.random.key(0),
+            num_steps=2,
+        )
 
 
 def test_download_checks_norm_scale_before_tomography():
     y1 = jnp.array([0.6, 0.8])
     with pytest.raises(ValueError, match="scale"):
-        qj.download(jax.random.key(0), y1, 100, support=jnp.arange(2), theta_bar=jnp.zeros(2),
-                    norm="amplitude_estimation", norm_scale=0.5)  # fmt: skip
+        qj.readout.download(
+            jax.random.key(0),
+            y1,
+            100,
+            support=jnp.arange(2),
+            theta_bar=jnp.zeros(2),
+            norm="amplitude_estimation",
+            norm_scale=0.5,
+        )

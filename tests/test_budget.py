@@ -9,7 +9,7 @@ import qsgd_jax as qj
 
 
 def _setup(eta=0.1):
-    loss = qj.random_cubic_loss(seed=2, g_scale=0.01, t_scale=0.3, u_scale=0.3)
+    loss = qj.problems.random_cubic_loss(seed=2, g_scale=0.01, t_scale=0.3, u_scale=0.3)
     return loss, qj.gd_map(loss, jnp.zeros(4), None, eta=eta)
 
 

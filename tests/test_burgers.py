@@ -33,7 +33,7 @@ def _numpy_pnas(n=16):
 
 
 def test_pnas_grid_and_field_are_the_finite_difference_rhs():
-    prob = qj.burgers_problem()
+    prob = qj.problems.burgers_problem()
     n, dx = 16, 1 / 15
     u_0 = 1 / np.sqrt(15)
     np.testing.assert_allclose(np.asarray(prob.x), np.linspace(-0.5, 0.5, n), atol=1e-15)
@@ -53,7 +53,7 @@ def test_pnas_grid_and_field_are_the_finite_difference_rhs():
 
 
 def test_interior_variant_is_the_dirichlet_rhs():
-    prob = qj.burgers_problem(16, 20.0, variant="interior")
+    prob = qj.problems.burgers_problem(16, 20.0, variant="interior")
     n, dx, nu = 16, 1 / 17, 1 / 20
     np.testing.assert_allclose(np.asarray(prob.x)[[0, -1]], [-0.5 + dx, 0.5 - dx])
     u = np.random.default_rng(1).standard_normal(n)
@@ -64,13 +64,13 @@ def test_interior_variant_is_the_dirichlet_rhs():
         + np.exp(-((np.asarray(prob.x) - 0.25) ** 2) / (2 / 32**2)) * np.cos(2 * np.pi * 0.3)
     )
     np.testing.assert_allclose(np.asarray(prob.field_at(0.3)(jnp.asarray(u))), direct, rtol=1e-12)
-    assert np.all(np.asarray(qj.burgers_problem(16, forced=False).forcing) == 0)
+    assert np.all(np.asarray(qj.problems.burgers_problem(16, forced=False).forcing) == 0)
 
 
 def test_r_number_matches_numpy_and_the_figure_caption():
-    prob = qj.burgers_problem()
+    prob = qj.problems.burgers_problem()
     ts = np.linspace(0.0, 3.0, 4000)
-    got = qj.burgers_r_number(prob, jnp.asarray(ts))
+    got = qj.problems.burgers_r_number(prob, jnp.asarray(ts))
     x, dx, nu, f1, f2, profile, u0 = _numpy_pnas()
     eigs = np.linalg.eigvals(f1)
     assert np.sum(np.abs(eigs) < 1e-12) == 2  # the two boundary rows
@@ -85,7 +85,7 @@ def test_r_number_matches_numpy_and_the_figure_caption():
 
 
 def test_order_one_without_f2_is_plain_forward_euler():
-    prob = qj.burgers_problem()
+    prob = qj.problems.burgers_problem()
     lin = eqx.tree_at(lambda p: p.field.f2, prob, jnp.zeros_like(prob.field.f2))
     ts = np.linspace(0.0, 0.5, 201)
     _, _, _, f1, _, profile, u0 = _numpy_pnas()
@@ -95,13 +95,15 @@ def test_order_one_without_f2_is_plain_forward_euler():
         want.append(u)
     want = np.asarray(want)
     for order in (1, 2):  # f2 = 0 decouples y1 from the higher blocks
-        got = qj.burgers_carleman(lin, jnp.asarray(order), jnp.asarray(ts), max_order=2)
+        got = qj.problems.burgers_carleman(lin, jnp.asarray(order), jnp.asarray(ts), max_order=2)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(np.asarray(qj.burgers_euler(lin, jnp.asarray(ts))), want, atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(qj.problems.burgers_euler(lin, jnp.asarray(ts))), want, atol=1e-14
+    )
 
 
 def test_nonlinear_euler_and_reference_match_numpy_and_scipy():
-    prob = qj.burgers_problem()
+    prob = qj.problems.burgers_problem()
     _, _, _, f1, f2, profile, u0 = _numpy_pnas()
 
     def rhs(t, u):
@@ -112,18 +114,18 @@ def test_nonlinear_euler_and_reference_match_numpy_and_scipy():
     for k in range(len(ts) - 1):
         u = u + (ts[k + 1] - ts[k]) * rhs(ts[k], u)
         want.append(u)
-    euler = np.asarray(qj.burgers_euler(prob, jnp.asarray(ts)))
+    euler = np.asarray(qj.problems.burgers_euler(prob, jnp.asarray(ts)))
     np.testing.assert_allclose(euler, np.asarray(want), atol=1e-13)
     exact = solve_ivp(rhs, (0, 1), u0, method="DOP853", t_eval=ts, rtol=1e-12, atol=1e-14).y.T
-    ref = np.asarray(qj.burgers_reference(prob, jnp.asarray(ts), 1e-10))
+    ref = np.asarray(qj.problems.burgers_reference(prob, jnp.asarray(ts), 1e-10))
     assert np.abs(ref - exact).max() < 1e-8
     assert np.abs(euler - exact).max() > 1e-5  # the Euler time error is visible at this dt
 
 
 def test_convergence_in_n_matches_the_published_figure():
     """The article's setup (t in [0, 3], 4000 points), N = 1..3; N = 4 runs in the experiment."""
-    prob = qj.burgers_problem()
-    out = qj.burgers_errors(prob, (1, 2, 3))
+    prob = qj.problems.burgers_problem()
+    out = qj.problems.burgers_errors(prob, (1, 2, 3))
     assert out["error_kind"] == "absolute" and out["setup"]["num_times"] == 4000
     errs = {int(k): v["max_error"] for k, v in out["orders"].items()}
     for n_ord, pub in PUBLISHED_MAX_ERROR.items():
@@ -134,31 +136,31 @@ def test_convergence_in_n_matches_the_published_figure():
 def test_ode_method_is_exact_for_the_linear_problem():
     """With f2 = 0 the order-1 Carleman system is the ODE itself: integrated to tolerance it is
     the reference, while forward Euler on the same grid keeps its O(dt) error."""
-    prob = qj.burgers_problem(6)
+    prob = qj.problems.burgers_problem(6)
     lin = eqx.tree_at(lambda p: p.field.f2, prob, jnp.zeros_like(prob.field.f2))
     ts = jnp.linspace(0.0, 0.5, 26)
-    ref = np.asarray(qj.burgers_reference(lin, ts, 1e-10))
-    ode = np.asarray(qj.burgers_carleman(lin, 1, ts, method="ode", rtol=1e-10))
-    euler = np.asarray(qj.burgers_carleman(lin, 1, ts))
+    ref = np.asarray(qj.problems.burgers_reference(lin, ts, 1e-10))
+    ode = np.asarray(qj.problems.burgers_carleman(lin, 1, ts, method="ode", rtol=1e-10))
+    euler = np.asarray(qj.problems.burgers_carleman(lin, 1, ts))
     assert np.abs(ode - ref).max() < 1e-8
     assert np.abs(euler - ref).max() > 1e-4
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="num_points"):
-        qj.burgers_problem(2)
+        qj.problems.burgers_problem(2)
     with pytest.raises(ValueError, match="reynolds"):
-        qj.burgers_problem(16, -1.0)
+        qj.problems.burgers_problem(16, -1.0)
     with pytest.raises(ValueError, match="variant"):
-        qj.burgers_problem(variant="periodic")
+        qj.problems.burgers_problem(variant="periodic")
     with pytest.raises(ValueError, match="velocity"):
-        qj.burgers_problem(velocity=0.0)
-    prob = qj.burgers_problem(4)
+        qj.problems.burgers_problem(velocity=0.0)
+    prob = qj.problems.burgers_problem(4)
     with pytest.raises(ValueError, match="method"):
-        qj.burgers_carleman(prob, 1, jnp.linspace(0.0, 1.0, 3), method="rk4")
+        qj.problems.burgers_carleman(prob, 1, jnp.linspace(0.0, 1.0, 3), method="rk4")
     with pytest.raises(ValueError, match="num_times"):  # dt = 1.5: forward Euler blows up
-        qj.burgers_errors(qj.burgers_problem(), (1, 2), num_times=3)
+        qj.problems.burgers_errors(qj.problems.burgers_problem(), (1, 2), num_times=3)
     with pytest.raises(ValueError, match="orders"):
-        qj.burgers_errors(prob, ())
+        qj.problems.burgers_errors(prob, ())
     with pytest.raises(ValueError, match="increasing"):
-        qj.burgers_euler(prob, jnp.asarray([0.0, 0.2, 0.1]))
+        qj.problems.burgers_euler(prob, jnp.asarray([0.0, 0.2, 0.1]))

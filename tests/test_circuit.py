@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax import (
+from qsgd_jax.circuit import (
     MAX_QUBITS,
     block_encoding,
     block_encoding_normalization,

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax import (
+from qsgd_jax.ml import (
     Batch,
     batch_at,
     load_cifar,

@@ -10,7 +10,7 @@ import qsgd_jax as qj
 
 
 def test_dense_diagnostics_match_numpy():
-    loss = qj.random_cubic_loss(seed=1)
+    loss = qj.problems.random_cubic_loss(seed=1)
     eta = 0.3
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=eta)
     u_in = jnp.array([0.1, 0.2, -0.1, 0.05])
@@ -58,7 +58,7 @@ def test_nonsymmetric_map_uses_general_eigenvalues():
 
 
 def test_bad_input():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=0.1)
     with pytest.raises(ValueError, match="method"):
         qj.dissipation(poly, method="qr")

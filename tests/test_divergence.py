@@ -10,12 +10,12 @@ import qsgd_jax as qj
 
 @pytest.fixture(scope="module")
 def pruned_mlp():
-    data = qj.load_digits()
-    model = qj.make_mlp(data.input_shape, 10, hidden=(8,))
+    data = qj.ml.load_digits()
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(8,))
     params = model.init(jax.random.key(0))
-    mask = qj.prune_mask(params, 0.9)
-    params = qj.apply_mask(params, mask)
-    batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 3)
+    mask = qj.ml.prune_mask(params, 0.9)
+    params = qj.ml.apply_mask(params, mask)
+    batches = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 3)
     return data, model, params, mask, batches
 
 

@@ -23,7 +23,7 @@ def test_degree_one_order_one_is_exact_gd():
 
 
 def test_discrete_and_euler_differ_by_eta_squared_per_step():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     u0 = jnp.array([0.2, -0.1, 0.15, 0.1])
 
     def one_step_gap(eta):
@@ -42,7 +42,7 @@ def test_discrete_and_euler_differ_by_eta_squared_per_step():
 
 def test_cubic_loss_error_falls_geometrically_with_order():
     # Dissipative cubic loss (Hessian eigenvalues in [0.55, 3.3]), n = 4, eta = 0.1.
-    loss = qj.random_cubic_loss(seed=2, g_scale=0.01, t_scale=0.3, u_scale=0.4)
+    loss = qj.problems.random_cubic_loss(seed=2, g_scale=0.01, t_scale=0.3, u_scale=0.4)
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=0.1)
     u0 = loss.u0
     diss = qj.dissipation(poly, u0)
@@ -58,7 +58,7 @@ def test_cubic_loss_error_falls_geometrically_with_order():
 
 @pytest.mark.parametrize("eta", [0.1, 0.01])
 def test_pnas_bound_holds_for_f0_zero(eta):
-    loss = qj.random_cubic_loss(seed=2, g_scale=0.0, t_scale=0.5, u_scale=0.3)
+    loss = qj.problems.random_cubic_loss(seed=2, g_scale=0.0, t_scale=0.5, u_scale=0.3)
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=eta)
     u0 = loss.u0
     diss = qj.dissipation(poly, u0)
@@ -72,7 +72,7 @@ def test_pnas_bound_holds_for_f0_zero(eta):
 
 
 def test_non_dissipative_map_is_reported_and_error_unbounded():
-    loss = qj.random_cubic_loss(seed=2, eigs=(-0.8, 0.5, 1.0, 2.0))
+    loss = qj.problems.random_cubic_loss(seed=2, eigs=(-0.8, 0.5, 1.0, 2.0))
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=0.1)
     u0 = jnp.asarray(0.3 * np.random.default_rng(0).standard_normal(4))
     diss = qj.dissipation(poly, u0)
@@ -94,7 +94,7 @@ def test_divergence_is_detected_not_returned_as_numbers():
 
 
 def test_block_norms_of_exact_lift():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     op = qj.carleman(qj.gd_map(loss, jnp.zeros(4), None, eta=0.1), 3, max_order=4)
     u0 = jnp.array([0.3, 0.1, -0.2, 0.0])
     traj = qj.evolve(op, op.lift(u0), 3)
@@ -104,7 +104,7 @@ def test_block_norms_of_exact_lift():
 
 
 def test_float32_evolution_stays_float32_and_close_to_float64():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     poly = qj.gd_map(loss, jnp.zeros(4, jnp.float32), None, eta=0.1)
     assert poly.dtype == jnp.float32
     u0 = jnp.array([0.2, -0.1, 0.15, 0.1], jnp.float32)
@@ -116,7 +116,7 @@ def test_float32_evolution_stays_float32_and_close_to_float64():
 
 
 def test_jit_matches_eager():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     poly = qj.gd_map(loss, jnp.zeros(4), None, eta=0.1)
     u0 = jnp.array([0.2, -0.1, 0.15, 0.1])
     eager = qj.carleman_error(qj.carleman(poly, 2), u0, 10).absolute

@@ -79,7 +79,7 @@ def test_compression_dropped_norm_bounds_the_difference():
 
 
 def test_cubic_loss_window_factored_equals_dense_and_oracle():
-    loss = qj.random_cubic_loss(7, n=5)
+    loss = qj.problems.random_cubic_loss(7, n=5)
     theta = jnp.zeros(5)
     mask = jnp.ones(5, bool)
     eta, T = 0.1, 8
@@ -115,12 +115,12 @@ def test_cubic_loss_window_factored_equals_dense_and_oracle():
 
 @pytest.fixture(scope="module")
 def mlp():
-    data = qj.load_digits(dtype=jnp.float64)
-    model = qj.make_mlp(data.input_shape, 10, hidden=(4,), dtype=jnp.float64)
+    data = qj.ml.load_digits(dtype=jnp.float64)
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(4,), dtype=jnp.float64)
     params = model.init(jax.random.key(0))
-    mask = qj.prune_mask(params, 0.9, include=lambda path, leaf: path[-1] == "kernel")
-    params = qj.apply_mask(params, mask)
-    batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(1), 32, 5)
+    mask = qj.ml.prune_mask(params, 0.9, include=lambda path, leaf: path[-1] == "kernel")
+    params = qj.ml.apply_mask(params, mask)
+    batches = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(1), 32, 5)
     return model, params, mask, batches
 
 
@@ -208,14 +208,14 @@ def test_auto_state_picks_by_memory(mlp):
 
 def test_order2_window_at_model_scale():
     """~1e5 parameters at 90 % sparsity: a dense y2 would need ~1e8 entries."""
-    data = qj.load_digits()
-    model = qj.make_mlp(data.input_shape, 10, hidden=(512, 128))
+    data = qj.ml.load_digits()
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(512, 128))
     params = model.init(jax.random.key(0))
     n = _flat(params).size
     assert 0.9e5 < n < 1.2e5
-    mask = qj.prune_mask(params, 0.9)
-    params = qj.apply_mask(params, mask)
-    batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 6)
+    mask = qj.ml.prune_mask(params, 0.9)
+    params = qj.ml.apply_mask(params, mask)
+    batches = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 6)
     errs = {}
     for N in (1, 2):  # traced order: one compile for both
         cfg = qj.WindowConfig(
@@ -240,7 +240,7 @@ def test_factored_bad_input():
         qj.FactoredState(rtol=-1.0)
     with pytest.raises(ValueError, match="`state` must be"):
         qj.WindowConfig(0.1, 3, state="sparse")
-    loss = qj.random_cubic_loss(7, n=5)
+    loss = qj.problems.random_cubic_loss(7, n=5)
     cfg = qj.WindowConfig(
         0.1, 4, degree=2, order=2, state="factored", batching="full", memory_limit=100
     )
@@ -254,12 +254,12 @@ def test_optax_window_accepts_the_factored_state(mlp):
     model, params, mask, batches = mlp
     T = 3
     cfg = qj.WindowConfig(1.0, T, degree=2, order=2, state="factored", diagnostics=False)
-    first = qj.Batch(batches.x[0], batches.y[0])
+    first = qj.ml.Batch(batches.x[0], batches.y[0])
     opt = qj.quantum_window_optimizer(0.3, cfg, mask, first, jax.random.key(7))
     state = opt.init(params)
     p = params
     for t in range(T):
-        b = qj.Batch(batches.x[t], batches.y[t])
+        b = qj.ml.Batch(batches.x[t], batches.y[t])
         g = jax.grad(model.loss_fn)(p, b)
         u, state = opt.update(g, state, p, value_fn=model.loss_fn, batch=b)
         p = jax.tree_util.tree_map(lambda a, d: a + d, p, u)

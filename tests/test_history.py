@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax import (
+from qsgd_jax.experiments import kappa_scaling
+from qsgd_jax.linsys import (
     affine_gd_map,
     amplification_rounds,
     condition_number,
@@ -16,7 +17,6 @@ from qsgd_jax import (
     target_probability,
     taylor_history_system,
 )
-from qsgd_jax.experiments import kappa_scaling
 
 
 def _maps(d=4, T=6, seed=0, scale=0.45):
@@ -170,7 +170,7 @@ def test_article_form_is_the_default_unpadded_system():
     # Eq. 6 of the article: T + 1 blocks, I on the diagonal, -M_t below, nothing else.
     Ms, y0 = _maps(d=3, T=5)
     T, d = Ms.shape[0], Ms.shape[1]
-    L = qj.history_system(jnp.asarray(Ms), T, kind="stacked")
+    L = qj.linsys.history_system(jnp.asarray(Ms), T, kind="stacked")
     assert L.num_blocks == T + 1 and L.idle == 0 and L.size == (T + 1) * d
     ref = np.eye((T + 1) * d)
     for t in range(1, T + 1):
@@ -181,13 +181,13 @@ def test_article_form_is_the_default_unpadded_system():
     for t in range(T):
         xs.append(Ms[t] @ xs[-1])
     xs = np.asarray(xs)
-    P = float(qj.target_probability(L, L.solve(L.rhs(jnp.asarray(y0)))))
+    P = float(qj.linsys.target_probability(L, L.solve(L.rhs(jnp.asarray(y0)))))
     assert pytest.approx(np.sum(xs[-1] ** 2) / np.sum(xs**2), rel=1e-12) == P
-    rep = qj.history_report(L, jnp.asarray(y0), method="dense")
+    rep = qj.linsys.history_report(L, jnp.asarray(y0), method="dense")
     sv = np.linalg.svd(ref, compute_uv=False)
     assert float(rep.kappa) == pytest.approx(sv[0] / sv[-1], rel=1e-10)
     # The same default for the BCOW expansion: T (K + 1) + 1 blocks.
-    Lt = qj.taylor_history_system(jnp.asarray(Ms[0]), T, 0.1, 2)
+    Lt = qj.linsys.taylor_history_system(jnp.asarray(Ms[0]), T, 0.1, 2)
     assert Lt.num_blocks == T * 3 + 1 and Lt.idle == 0
 
 

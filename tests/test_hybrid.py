@@ -8,17 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax import (
-    HybridConfig,
-    WindowConfig,
-    hybrid_run,
-    load_digits,
-    make_mlp,
-    model_evaluate,
-    plot_hybrid,
-    prune_mask,
-)
+from qsgd_jax import HybridConfig, WindowConfig, hybrid_run, model_evaluate
 from qsgd_jax.experiments import early_late
+from qsgd_jax.ml import load_digits, make_mlp, prune_mask
+from qsgd_jax.plot import plot_hybrid
 
 
 def quadratic_loss(params, batch):

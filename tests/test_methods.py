@@ -94,9 +94,11 @@ def test_jvp_wrt_u0(method):
 
 def test_string_shorthand_and_bad_method():
     assert qj.WindowConfig(0.1, 2, form="taylor", taylor_order=3).method.max_terms == 3
-    cfg = qj.WindowConfig(0.1, 2, method=qj.Expm(), readout=qj.Sampled())
-    assert isinstance(cfg.method, qj.Expm) and isinstance(cfg.readout, qj.Sampled)
-    assert isinstance(qj.WindowConfig(0.1, 2, readout="gaussian").readout, qj.GaussianSurrogate)
+    cfg = qj.WindowConfig(0.1, 2, method=qj.Expm(), readout=qj.readout.Sampled())
+    assert isinstance(cfg.method, qj.Expm) and isinstance(cfg.readout, qj.readout.Sampled)
+    assert isinstance(
+        qj.WindowConfig(0.1, 2, readout="gaussian").readout, qj.readout.GaussianSurrogate
+    )
     poly = qj.polynomial_map(F0, np.eye(N) + F1, F2, eta=1.0)
     assert isinstance(qj.carleman(poly, 2, form="euler").method, qj.Euler)
     with pytest.raises(ValueError, match="`form` must be one of .*'discrete'.*got 'rk4'"):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax import RESNET_CONFIGS, Batch, make_cnn, make_mlp, make_resnet, named_resnet
+from qsgd_jax.ml import RESNET_CONFIGS, Batch, make_cnn, make_mlp, make_resnet, named_resnet
 
 
 def _resnet_count(depth, w, classes):

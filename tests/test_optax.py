@@ -21,17 +21,17 @@ EXAMPLE = pathlib.Path(__file__).parent.parent / "docs" / "examples" / "optax_wi
 
 @pytest.fixture(scope="module")
 def problem():
-    data = qj.teacher_student(jax.random.key(0), num_samples=256, dim=6, hidden=8, num_classes=3)
-    model = qj.make_mlp((6,), 3, hidden=(8,))
+    data = qj.ml.teacher_student(jax.random.key(0), num_samples=256, dim=6, hidden=8, num_classes=3)
+    model = qj.ml.make_mlp((6,), 3, hidden=(8,))
     params = model.init(jax.random.key(1))
-    mask = qj.prune_mask(params, 0.5)
-    params = qj.apply_mask(params, mask)
-    batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(2), 16, 2 * T_Q)
+    mask = qj.ml.prune_mask(params, 0.5)
+    params = qj.ml.apply_mask(params, mask)
+    batches = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(2), 16, 2 * T_Q)
     return model, params, mask, batches
 
 
 def batch(batches, t):
-    return qj.Batch(batches.x[t], batches.y[t])
+    return qj.ml.Batch(batches.x[t], batches.y[t])
 
 
 def train(opt, model, params, batches, steps):

@@ -9,7 +9,7 @@ import qsgd_jax as qj
 
 
 def test_loss_derived_map_matches_hand_derived():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     eta = 0.1
     poly = qj.gd_map(loss, jnp.zeros(loss.n), None, eta=eta)
     np.testing.assert_allclose(poly.F0, -eta * loss.g, atol=1e-14)
@@ -21,7 +21,7 @@ def test_loss_derived_map_matches_hand_derived():
 
 
 def test_taylor_model_around_nonzero_point_and_mask():
-    loss = qj.random_cubic_loss(seed=3)
+    loss = qj.problems.random_cubic_loss(seed=3)
     theta_bar = jnp.array([0.3, 0.0, -0.2, 0.4])
     mask = jnp.array([True, False, True, True])
     poly = qj.gd_map(loss, theta_bar, None, eta=0.05, mask=mask)
@@ -57,7 +57,7 @@ def test_pytree_params_ravel_consistently():
 
 
 def test_matrix_free_carleman_equals_dense_carleman():
-    loss = qj.random_cubic_loss(seed=4)
+    loss = qj.problems.random_cubic_loss(seed=4)
     theta = jnp.array([0.1, 0.2, -0.1, 0.0])
     dense = qj.carleman(qj.gd_map(loss, theta, None, eta=0.1), 2)
     free = qj.carleman(qj.gd_map(loss, theta, None, eta=0.1, matrix_free=True), 2)
@@ -67,7 +67,7 @@ def test_matrix_free_carleman_equals_dense_carleman():
 
 
 def test_grad_through_evolution_wrt_eta_and_theta_bar_matches_finite_differences():
-    loss = qj.random_cubic_loss(seed=5)
+    loss = qj.problems.random_cubic_loss(seed=5)
     u0 = jnp.array([0.2, -0.1, 0.1, 0.05])
 
     def final_loss(eta, theta_bar):
@@ -87,7 +87,7 @@ def test_grad_through_evolution_wrt_eta_and_theta_bar_matches_finite_differences
 
 
 def test_vmap_over_eta_and_initial_points():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     u0s = 0.1 * jax.random.normal(jax.random.key(2), (5, 4))
 
     def run(eta, u0):
@@ -101,7 +101,7 @@ def test_vmap_over_eta_and_initial_points():
 
 
 def test_bad_input():
-    loss = qj.random_cubic_loss()
+    loss = qj.problems.random_cubic_loss()
     with pytest.raises(ValueError, match="no active entries"):
         qj.gd_map(loss, jnp.zeros(4), None, eta=0.1, mask=jnp.zeros(4, bool))
     with pytest.raises(ValueError, match="`mask` has 3 entries"):

@@ -3,6 +3,7 @@
 import pytest
 
 import qsgd_jax as qj
+import qsgd_jax.experiments  # noqa: F401 (qj.experiments: progress_counter, PROGRESS_ENV_VAR)
 
 
 def test_enabled_bar_writes_to_stderr_only(capsys):
@@ -14,18 +15,18 @@ def test_enabled_bar_writes_to_stderr_only(capsys):
 
 
 def test_disabled_is_silent_and_the_default(capsys, monkeypatch):
-    monkeypatch.delenv(qj.PROGRESS_ENV_VAR, raising=False)
+    monkeypatch.delenv(qj.experiments.PROGRESS_ENV_VAR, raising=False)
     it = iter(range(4))
     assert qj.progress(it) is it  # nothing wrapped
     assert list(qj.progress(range(4), enabled=None, desc="x")) == [0, 1, 2, 3]
-    with qj.progress_counter(total=10) as bar:
+    with qj.experiments.progress_counter(total=10) as bar:
         bar.update(10)
     assert capsys.readouterr().err == ""
 
 
 def test_environment_variable_switches_bars_on(capsys, monkeypatch):
-    monkeypatch.setenv(qj.PROGRESS_ENV_VAR, "1")
-    with qj.progress_counter(total=8, enabled=None, desc="sparse steps") as bar:
+    monkeypatch.setenv(qj.experiments.PROGRESS_ENV_VAR, "1")
+    with qj.experiments.progress_counter(total=8, enabled=None, desc="sparse steps") as bar:
         bar.update(5)
         bar.update(3)
     err = capsys.readouterr().err
@@ -38,4 +39,4 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="enabled"):
         qj.progress([1], enabled="yes")
     with pytest.raises(ValueError, match="`total` must be a non-negative int or None, got -1"):
-        qj.progress_counter(total=-1, enabled=True)
+        qj.experiments.progress_counter(total=-1, enabled=True)

@@ -9,13 +9,8 @@ import pytest
 from scipy.optimize import brentq
 
 import qsgd_jax as qj
-from qsgd_jax import (
-    error_propagation,
-    plot_error_propagation,
-    plot_spectral_densities,
-    propagation_from_spectrum,
-    slq_spectrum,
-)
+from qsgd_jax.plot import plot_error_propagation, plot_spectral_densities
+from qsgd_jax.spectrum import error_propagation, propagation_from_spectrum, slq_spectrum
 
 ETA = 0.1
 
@@ -183,7 +178,9 @@ def _paper_like(seed=0):
 
 def test_paper_proxy_on_exact_spectrum():
     ev = _paper_like()
-    p = qj.paper_error_proxy(jnp.asarray(ev), jnp.full(ev.shape, 1.0 / ev.size), ETA, num_steps=40)
+    p = qj.spectrum.paper_error_proxy(
+        jnp.asarray(ev), jnp.full(ev.shape, 1.0 / ev.size), ETA, num_steps=40
+    )
     val, n_c, first, back = _proxy_oracle(ev, np.ones(ev.size), ETA, 0.4, 40)
     np.testing.assert_allclose(p.value, val, rtol=1e-12)
     assert float(p.kept_mass) == pytest.approx(n_c, rel=1e-12) and n_c == pytest.approx(0.3)
@@ -200,7 +197,7 @@ def test_paper_proxy_on_diagonal_matrices():
     # A diagonal matrix: its eigenvalues are its diagonal; unnormalized weights (1 each) and a
     # cut-off between distinct modes. Two growing modes 0.7 and 1.2 against two shrinking.
     d = np.array([0.5, -3.0, 5.0, 9.0, -2.0, 12.0, 0.1])  # eta * d: 0.05 ... 1.2
-    p = qj.paper_error_proxy(jnp.asarray(d), jnp.ones(d.size), ETA, a_c=0.25, num_steps=30)
+    p = qj.spectrum.paper_error_proxy(jnp.asarray(d), jnp.ones(d.size), ETA, a_c=0.25, num_steps=30)
     # Hand computation: kept |eta d| >= 0.25 -> {-3, 5, 9, 12}, growth |1 - 0.1 d|.
     g = np.abs(1 - ETA * np.array([-3.0, 5.0, 9.0, 12.0]))  # 1.3, 0.5, 0.1, 0.2
     want = np.array([np.mean(g**k) for k in range(31)])
@@ -209,8 +206,10 @@ def test_paper_proxy_on_diagonal_matrices():
     val, _, first, back = _proxy_oracle(d, np.ones(d.size), ETA, 0.25, 30)
     assert float(p.first_below) == first and float(p.crosses_back) == back
     # a_c = 0 keeps every mode: the proxy is E(t) itself.
-    full = qj.paper_error_proxy(jnp.asarray(d), jnp.ones(d.size), ETA, a_c=0.0, num_steps=30)
-    ref = qj.error_propagation(jnp.asarray(d), jnp.ones(d.size), ETA, num_steps=30)
+    full = qj.spectrum.paper_error_proxy(
+        jnp.asarray(d), jnp.ones(d.size), ETA, a_c=0.0, num_steps=30
+    )
+    ref = qj.spectrum.error_propagation(jnp.asarray(d), jnp.ones(d.size), ETA, num_steps=30)
     np.testing.assert_allclose(full.value, ref.total, rtol=1e-12)
     assert float(full.kept_mass) == pytest.approx(1.0, rel=1e-12)
 
@@ -219,7 +218,7 @@ def test_paper_proxy_from_slq_of_a_diagonal_hessian(getkey):
     # Quadratic loss 0.5 sum d_i p_i^2: its Hessian is diag(d). Full-depth Lanczos from a
     # Rademacher probe on distinct eigenvalues gives nodes = d and weights = 1/s exactly.
     d = jnp.asarray(_paper_like(seed=3)[::10])  # 100 distinct eigenvalues
-    sd = qj.hessian_spectrum(
+    sd = qj.spectrum.hessian_spectrum(
         lambda p, b: 0.5 * jnp.sum(d * p["w"] ** 2),
         {"w": jnp.ones(d.size, jnp.float64)},
         [jnp.zeros(1)],
@@ -228,7 +227,7 @@ def test_paper_proxy_from_slq_of_a_diagonal_hessian(getkey):
         num_steps=d.size,
         reortho="full",
     )
-    p = qj.paper_proxy_from_spectrum(sd, ETA, num_steps=40)
+    p = qj.spectrum.paper_proxy_from_spectrum(sd, ETA, num_steps=40)
     val, n_c, first, back = _proxy_oracle(np.asarray(d), np.ones(d.size), ETA, 0.4, 40)
     np.testing.assert_allclose(p.value, val, rtol=1e-8)
     assert float(p.kept_mass) == pytest.approx(n_c, rel=1e-8)
@@ -237,7 +236,7 @@ def test_paper_proxy_from_slq_of_a_diagonal_hessian(getkey):
 
 def test_paper_proxy_without_kept_mass_is_nan():
     ev = jnp.linspace(-1.0, 1.0, 11)  # |eta lam| <= 0.1 < a_c
-    p = qj.paper_error_proxy(ev, jnp.ones(11), ETA, num_steps=10)
+    p = qj.spectrum.paper_error_proxy(ev, jnp.ones(11), ETA, num_steps=10)
     assert float(p.kept_mass) == 0.0
     assert np.all(np.isnan(np.asarray(p.value))) and np.isnan(float(p.minimum))
     assert np.isinf(float(p.first_below)) and np.isinf(float(p.crosses_back))
@@ -250,7 +249,7 @@ def test_paper_proxy_vmap_over_eta_compiles_once():
     @jax.jit
     @chex.assert_max_traces(n=1)
     def sweep(etas):
-        return jax.vmap(lambda e: qj.paper_error_proxy(ev, w, e, num_steps=40))(etas)
+        return jax.vmap(lambda e: qj.spectrum.paper_error_proxy(ev, w, e, num_steps=40))(etas)
 
     etas = [0.08, 0.1, 0.12]
     out = sweep(jnp.array(etas))
@@ -265,28 +264,28 @@ def test_paper_proxy_vmap_over_eta_compiles_once():
 def test_paper_proxy_bad_input():
     ev, w = jnp.ones(4), jnp.ones(4)
     with pytest.raises(ValueError, match="`eta` must be finite and > 0"):
-        qj.paper_error_proxy(ev, w, -0.1)
+        qj.spectrum.paper_error_proxy(ev, w, -0.1)
     with pytest.raises(ValueError, match="`a_c` must be finite and >= 0"):
-        qj.paper_error_proxy(ev, w, 0.1, a_c=-0.4)
+        qj.spectrum.paper_error_proxy(ev, w, 0.1, a_c=-0.4)
     with pytest.raises(ValueError, match="`a_c` must be finite"):
-        qj.paper_error_proxy(ev, w, 0.1, a_c=float("inf"))
+        qj.spectrum.paper_error_proxy(ev, w, 0.1, a_c=float("inf"))
     with pytest.raises(ValueError, match="same shape"):
-        qj.paper_error_proxy(ev, jnp.ones(3), 0.1)
+        qj.spectrum.paper_error_proxy(ev, jnp.ones(3), 0.1)
     with pytest.raises(ValueError, match="`weights`"):
-        qj.paper_error_proxy(ev, jnp.array([1.0, -1.0, 1.0, 1.0]), 0.1)
+        qj.spectrum.paper_error_proxy(ev, jnp.array([1.0, -1.0, 1.0, 1.0]), 0.1)
     with pytest.raises(ValueError, match="`num_steps`"):
-        qj.paper_error_proxy(ev, w, 0.1, num_steps=0)
+        qj.spectrum.paper_error_proxy(ev, w, 0.1, num_steps=0)
     with pytest.raises(ValueError, match="`nodes`"):
-        qj.paper_error_proxy(jnp.array([1.0, jnp.nan, 1.0, 1.0]), w, 0.1)
+        qj.spectrum.paper_error_proxy(jnp.array([1.0, jnp.nan, 1.0, 1.0]), w, 0.1)
 
 
 def test_plot_with_paper_proxy(tmp_path):
     ev = jnp.asarray(_paper_like())
     w = jnp.ones(ev.shape)
-    curves = {"step 0": qj.error_propagation(ev, w, ETA, num_steps=40)}
-    flat = qj.paper_error_proxy(jnp.zeros(3), jnp.ones(3), ETA, num_steps=40)
-    proxies = {"step 0": qj.paper_error_proxy(ev, w, ETA, num_steps=40), "flat": flat}
-    fig = qj.plot_error_propagation(curves, proxies=proxies)
+    curves = {"step 0": qj.spectrum.error_propagation(ev, w, ETA, num_steps=40)}
+    flat = qj.spectrum.paper_error_proxy(jnp.zeros(3), jnp.ones(3), ETA, num_steps=40)
+    proxies = {"step 0": qj.spectrum.paper_error_proxy(ev, w, ETA, num_steps=40), "flat": flat}
+    fig = qj.plot.plot_error_propagation(curves, proxies=proxies)
     ax = fig.axes[0]
     labels = [ln.get_label() for ln in ax.lines]
     assert any("E_paper(t)" in lb for lb in labels) and any("undefined" in lb for lb in labels)
@@ -294,4 +293,4 @@ def test_plot_with_paper_proxy(tmp_path):
     fig.savefig(tmp_path / "proxy.png")
     assert (tmp_path / "proxy.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="Nothing to plot"):
-        qj.plot_error_propagation({})
+        qj.plot.plot_error_propagation({})

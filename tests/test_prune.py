@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_jax import (
+from qsgd_jax.ml import (
     apply_mask,
     check_mask,
     count_active,

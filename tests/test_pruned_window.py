@@ -12,10 +12,10 @@ import qsgd_jax as qj
 
 @pytest.fixture(scope="module")
 def setup():
-    data = qj.load_digits(dtype=jnp.float64)
-    model = qj.make_mlp(data.input_shape, 10, hidden=(6,), dtype=jnp.float64)
+    data = qj.ml.load_digits(dtype=jnp.float64)
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(6,), dtype=jnp.float64)
     params = model.init(jax.random.key(0))
-    batches = qj.make_batches(data.x_train, data.y_train, jax.random.key(1), 32, 4)
+    batches = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(1), 32, 4)
     return model, params, batches
 
 
@@ -23,11 +23,11 @@ def test_equals_quantum_window_on_the_same_pruned_model(setup):
     model, params, batches = setup
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     sparsity, eta = 0.8, 0.3
-    keep = np.asarray(qj.magnitude_keep(flat, sparsity))
+    keep = np.asarray(qj.ml.magnitude_keep(flat, sparsity))
     mask = unravel(jnp.asarray(keep, flat.dtype))
     mask = jax.tree_util.tree_map(lambda m: m > 0, mask)
     for N in (1, 2):
-        got = qj.pruned_window_error(
+        got = qj.targets.pruned_window_error(
             {"eta": eta, "sparsity": sparsity, "order": N},
             loss_fn=model.loss_fn,
             params=params,
@@ -38,7 +38,7 @@ def test_equals_quantum_window_on_the_same_pruned_model(setup):
             eta, 4, degree=2, order=N, max_order=2, state="factored", history=False
         )
         _, rep = qj.quantum_window(
-            model.loss_fn, qj.apply_mask(params, mask), mask, batches, cfg, jax.random.key(0)
+            model.loss_fn, qj.ml.apply_mask(params, mask), mask, batches, cfg, jax.random.key(0)
         )
         rel = np.asarray(rep.total_error[1:]) / np.asarray(rep.gd_norm[1:])
         assert float(got["final_error"]) == pytest.approx(rel[-1], rel=1e-8)
@@ -51,7 +51,11 @@ def test_equals_quantum_window_on_the_same_pruned_model(setup):
 def test_sweep_over_eta_sparsity_order(setup):
     model, params, batches = setup
     target = functools.partial(
-        qj.pruned_window_error, loss_fn=model.loss_fn, params=params, batches=batches, steps=3
+        qj.targets.pruned_window_error,
+        loss_fn=model.loss_fn,
+        params=params,
+        batches=batches,
+        steps=3,
     )
     g = qj.grid(eta=[0.1, 0.3], sparsity=[0.5, 0.9], order=[1, 2])
     res = qj.sweep(target, g)
@@ -74,8 +78,10 @@ def test_eager_call_checks_its_configuration(setup):
     model, params, batches = setup
     kw = dict(loss_fn=model.loss_fn, params=params, batches=batches, steps=2)
     with pytest.raises(ValueError, match="`eta` must be finite and > 0"):
-        qj.pruned_window_error({"eta": -0.1, "sparsity": 0.5, "order": 1}, **kw)
+        qj.targets.pruned_window_error({"eta": -0.1, "sparsity": 0.5, "order": 1}, **kw)
     with pytest.raises(ValueError, match="needs a field `order`"):
-        qj.pruned_window_error({"eta": 0.1, "sparsity": 0.5}, **kw)
+        qj.targets.pruned_window_error({"eta": 0.1, "sparsity": 0.5}, **kw)
     with pytest.raises(ValueError, match="steps"):
-        qj.pruned_window_error({"eta": 0.1, "sparsity": 0.5, "order": 1}, **{**kw, "steps": 0})
+        qj.targets.pruned_window_error(
+            {"eta": 0.1, "sparsity": 0.5, "order": 1}, **{**kw, "steps": 0}
+        )

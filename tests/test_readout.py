@@ -9,12 +9,12 @@ import pytest
 
 import qsgd_jax as qj
 
-ae_error_bound = qj.ae_error_bound
-amplitude_estimation = qj.amplitude_estimation
-amplitude_estimation_probs = qj.amplitude_estimation_probs
-estimate_norm = qj.estimate_norm
-download = qj.download
-upload_cost = qj.upload_cost
+ae_error_bound = qj.readout.ae_error_bound
+amplitude_estimation = qj.readout.amplitude_estimation
+amplitude_estimation_probs = qj.readout.amplitude_estimation_probs
+estimate_norm = qj.readout.estimate_norm
+download = qj.readout.download
+upload_cost = qj.readout.upload_cost
 
 N_FULL, S = 40, 12
 
@@ -76,7 +76,7 @@ def test_complex_download_and_amplitude_estimation_cost(getkey):
         1000,
         support=support,
         theta_bar=theta_bar.astype(jnp.complex128),
-        norm=qj.AmplitudeEstimation(num_queries=256),
+        norm=qj.readout.AmplitudeEstimation(num_queries=256),
         norm_scale=3.0,
     )
     assert r.rounds == 3 and r.norm_runs == 2 * 255 + 1
@@ -93,7 +93,7 @@ def test_grad_through_gaussian_download(getkey):
     @jax.jit
     def loss(y):
         r = download(
-            key, y, 500, support=support, theta_bar=theta_bar, method=qj.GaussianSurrogate()
+            key, y, 500, support=support, theta_bar=theta_bar, method=qj.readout.GaussianSurrogate()
         )
         return jnp.sum(w * r.theta_hat**2)
 
@@ -153,14 +153,14 @@ def test_amplitude_estimation_error_scales_like_inverse_m(getkey):
 
 def test_norm_estimation_options_and_bad_input(getkey):
     key = getkey()
-    assert float(estimate_norm(key, 0.7, method=qj.KnownNorm())) == 0.7
-    assert qj.KnownNorm().runs == 0
+    assert float(estimate_norm(key, 0.7, method=qj.readout.KnownNorm())) == 0.7
+    assert qj.readout.KnownNorm().runs == 0
     with pytest.raises(ValueError, match="scale"):
         estimate_norm(key, 0.7)
     with pytest.raises(ValueError, match="scale"):
         estimate_norm(key, 0.7, scale=0.5)
     with pytest.raises(ValueError, match="num_queries"):
-        estimate_norm(key, 0.7, scale=1.0, method=qj.AmplitudeEstimation(num_queries=0))
+        estimate_norm(key, 0.7, scale=1.0, method=qj.readout.AmplitudeEstimation(num_queries=0))
 
 
 def test_download_bad_input(getkey):
@@ -182,7 +182,7 @@ def test_download_bad_input(getkey):
     with pytest.raises(TypeError, match="shots"):
         download(key, y1, 3.5, **kw)
     with pytest.raises(ValueError, match="scale"):
-        download(key, y1, 10, norm=qj.AmplitudeEstimation(), **kw)
+        download(key, y1, 10, norm=qj.readout.AmplitudeEstimation(), **kw)
 
 
 def test_download_traced_bad_input_raises_or_is_nan(getkey):

@@ -14,7 +14,7 @@ import pytest
 
 import qsgd_jax as qj
 
-METHODS = [qj.Exact(), qj.Sampled(), qj.GaussianSurrogate()]
+METHODS = [qj.readout.Exact(), qj.readout.Sampled(), qj.readout.GaussianSurrogate()]
 IDS = ["exact", "sampled", "gaussian"]
 N_FULL, S = 20, 6
 
@@ -35,13 +35,15 @@ def _problem(key):
 @pytest.mark.parametrize("method", METHODS, ids=IDS)
 def test_tomography_jit_and_vmap_reproduce_eager_calls(getkey, method):
     psi, keys = _state(getkey()), jax.random.split(getkey(), 3)
-    eager = np.stack([np.asarray(qj.tomography(k, psi, 1000, method=method)) for k in keys])
-    jitted = jax.jit(lambda k, n: qj.tomography(k, psi, n, method=method))
+    eager = np.stack([np.asarray(qj.readout.tomography(k, psi, 1000, method=method)) for k in keys])
+    jitted = jax.jit(lambda k, n: qj.readout.tomography(k, psi, n, method=method))
     np.testing.assert_allclose(jitted(keys[0], 1000), eager[0], rtol=1e-12, atol=1e-15)
-    batched = jax.jit(jax.vmap(lambda k: qj.tomography(k, psi, 1000, method=method)))(keys)
+    batched = jax.jit(jax.vmap(lambda k: qj.readout.tomography(k, psi, 1000, method=method)))(keys)
     np.testing.assert_allclose(batched, eager, rtol=1e-12, atol=1e-15)
     shots = jnp.array([100, 1000, 10_000])
-    over_shots = jax.jit(jax.vmap(lambda n: qj.tomography(keys[0], psi, n, method=method)))(shots)
+    over_shots = jax.jit(jax.vmap(lambda n: qj.readout.tomography(keys[0], psi, n, method=method)))(
+        shots
+    )
     np.testing.assert_allclose(over_shots[1], eager[0], rtol=1e-12, atol=1e-15)
     if method.uses_shots:  # a different key gives a different estimate
         assert np.any(eager[0] != eager[1])
@@ -56,14 +58,16 @@ def test_download_costs_and_vmap(getkey, method, complex_):
         theta_bar = theta_bar.astype(jnp.complex128)
 
     def f(k, n):
-        return qj.download(k, y1, n, support=support, theta_bar=theta_bar, method=method)
+        return qj.readout.download(k, y1, n, support=support, theta_bar=theta_bar, method=method)
 
     keys, shots = jax.random.split(getkey(), 2), jnp.array([500, 5000])
     batch = jax.jit(jax.vmap(f))(keys, shots)
     for i in range(2):
         one = f(keys[i], int(shots[i]))
         np.testing.assert_allclose(batch.theta_hat[i], one.theta_hat, rtol=1e-12, atol=1e-15)
-    rounds = {qj.Exact: 0, qj.Sampled: 2, qj.GaussianSurrogate: 2}[type(method)]
+    rounds = {qj.readout.Exact: 0, qj.readout.Sampled: 2, qj.readout.GaussianSurrogate: 2}[
+        type(method)
+    ]
     rounds += int(complex_ and rounds > 0)
     assert one.rounds == rounds and one.norm_runs == 0
     np.testing.assert_array_equal(batch.samples, rounds * shots)
@@ -75,20 +79,26 @@ def test_exact_readout_is_the_vector_itself(getkey):
     psi = _state(getkey(), complex_=True)
     # tomography: psi itself, shots neither used nor checked
     for shots in (1000, 0, -3, float("inf")):
-        np.testing.assert_array_equal(qj.tomography(getkey(), psi, shots, method=qj.Exact()), psi)
+        np.testing.assert_array_equal(
+            qj.readout.tomography(getkey(), psi, shots, method=qj.readout.Exact()), psi
+        )
 
     key = getkey()
 
     @jax.jit
     def down(y, n):
-        return qj.download(key, y, n, support=support, theta_bar=theta_bar, method=qj.Exact())
+        return qj.readout.download(
+            key, y, n, support=support, theta_bar=theta_bar, method=qj.readout.Exact()
+        )
 
     for shots in (10, 0, jnp.inf):
         r = down(y1, shots)
         np.testing.assert_array_equal(r.u_hat, y1)  # bit for bit, no rounding of y / |y| * |y|
         assert float(r.samples) == 0 and float(r.window_runs) == 0 and r.rounds == 0
         assert float(r.error) == 0 and float(r.state_error) == 0 and float(r.shots) == np.inf
-    eager = qj.download(getkey(), y1, 0, support=support, theta_bar=theta_bar, method="exact")
+    eager = qj.readout.download(
+        getkey(), y1, 0, support=support, theta_bar=theta_bar, method="exact"
+    )
     np.testing.assert_array_equal(eager.u_hat, y1)
     np.testing.assert_array_equal(eager.theta_hat[support], theta_bar[support] + y1)
     ys = jax.random.normal(getkey(), (4, S))
@@ -98,33 +108,38 @@ def test_exact_readout_is_the_vector_itself(getkey):
     g = jax.grad(lambda y: jnp.sum(w * down(y, 10).theta_hat))(y1)
     np.testing.assert_allclose(g, w[support], rtol=1e-12)
     # an estimated norm rescales the exact direction
-    ae = qj.AmplitudeEstimation(num_queries=64)
+    ae = qj.readout.AmplitudeEstimation(num_queries=64)
     kw = dict(support=support, theta_bar=theta_bar, norm=ae, norm_scale=3.0)
-    r = qj.download(getkey(), y1, 1, method=qj.Exact(), **kw)
+    r = qj.readout.download(getkey(), y1, 1, method=qj.readout.Exact(), **kw)
     np.testing.assert_allclose(r.u_hat, y1 * (r.norm_hat / jnp.linalg.norm(y1)), rtol=1e-12)
     assert float(r.window_runs) == 2 * 63 + 1 and float(r.samples) == 0
 
 
 @pytest.mark.parametrize(
     ("shorthand", "value"),
-    [("exact", qj.Exact()), ("sample", qj.Sampled()), ("gaussian", qj.GaussianSurrogate())],
+    [
+        ("exact", qj.readout.Exact()),
+        ("sample", qj.readout.Sampled()),
+        ("gaussian", qj.readout.GaussianSurrogate()),
+    ],
 )
 def test_string_shorthand_equals_value(getkey, shorthand, value):
     key, psi = getkey(), _state(getkey())
     np.testing.assert_array_equal(
-        qj.tomography(key, psi, 300, method=shorthand), qj.tomography(key, psi, 300, method=value)
+        qj.readout.tomography(key, psi, 300, method=shorthand),
+        qj.readout.tomography(key, psi, 300, method=value),
     )
     y1, support, theta_bar = _problem(getkey())
     a, b = (
-        qj.download(key, y1, 300, support=support, theta_bar=theta_bar, method=m)
+        qj.readout.download(key, y1, 300, support=support, theta_bar=theta_bar, method=m)
         for m in (shorthand, value)
     )
     np.testing.assert_array_equal(a.theta_hat, b.theta_hat)
     assert float(a.window_runs) == float(b.window_runs)
     for norm in ("known", "amplitude_estimation"):
-        m = qj.AmplitudeEstimation() if norm != "known" else qj.KnownNorm()
-        assert float(qj.estimate_norm(key, 0.5, method=norm, scale=1.0)) == float(
-            qj.estimate_norm(key, 0.5, method=m, scale=1.0)
+        m = qj.readout.AmplitudeEstimation() if norm != "known" else qj.readout.KnownNorm()
+        assert float(qj.readout.estimate_norm(key, 0.5, method=norm, scale=1.0)) == float(
+            qj.readout.estimate_norm(key, 0.5, method=m, scale=1.0)
         )
 
 
@@ -133,26 +148,29 @@ def test_bad_method_values_raise_type_errors_naming_the_argument(getkey):
     y1, support, theta_bar = _problem(getkey())
     for bad in ("noise", "Sampled"):
         with pytest.raises(TypeError, match="`method` must be a read-out method"):
-            qj.tomography(key, psi, 10, method=bad)
+            qj.readout.tomography(key, psi, 10, method=bad)
         with pytest.raises(TypeError, match="`method` must be a read-out method"):
-            qj.download(key, y1, 10, support=support, theta_bar=theta_bar, method=bad)
-    for bad in (3, qj.KnownNorm()):  # not a string: the tests' beartype sees it first, or ours
+            qj.readout.download(key, y1, 10, support=support, theta_bar=theta_bar, method=bad)
+    for bad in (
+        3,
+        qj.readout.KnownNorm(),
+    ):  # not a string: the tests' beartype sees it first, or ours
         with pytest.raises(TypeError, match="method"):
-            qj.tomography(key, psi, 10, method=bad)
+            qj.readout.tomography(key, psi, 10, method=bad)
     with pytest.raises(TypeError, match="`norm` must be a norm estimator"):
-        qj.download(key, y1, 10, support=support, theta_bar=theta_bar, norm="exact")
+        qj.readout.download(key, y1, 10, support=support, theta_bar=theta_bar, norm="exact")
     with pytest.raises(TypeError, match="`method` must be a norm estimator"):
-        qj.estimate_norm(key, 0.5, method="exact")
+        qj.readout.estimate_norm(key, 0.5, method="exact")
     with pytest.raises(ValueError, match="num_queries"):
-        qj.AmplitudeEstimation(num_queries=0)
+        qj.readout.AmplitudeEstimation(num_queries=0)
     # Exact skips the shots checks; the samplers keep theirs
     with pytest.raises(TypeError, match="shots"):
-        qj.tomography(key, psi, 2.5, method=qj.Sampled())
-    assert np.all(np.isfinite(np.asarray(qj.tomography(key, psi, 2.5, method="gaussian"))))
+        qj.readout.tomography(key, psi, 2.5, method=qj.readout.Sampled())
+    assert np.all(np.isfinite(np.asarray(qj.readout.tomography(key, psi, 2.5, method="gaussian"))))
 
 
 def test_norm_estimators_cost(getkey):
-    assert qj.KnownNorm().runs == 0
-    assert qj.AmplitudeEstimation(num_queries=256).runs == 2 * 255 + 1
-    assert qj.AmplitudeEstimation().num_queries == 1024
-    assert float(qj.estimate_norm(getkey(), 0.7, method=qj.KnownNorm())) == 0.7
+    assert qj.readout.KnownNorm().runs == 0
+    assert qj.readout.AmplitudeEstimation(num_queries=256).runs == 2 * 255 + 1
+    assert qj.readout.AmplitudeEstimation().num_queries == 1024
+    assert float(qj.readout.estimate_norm(getkey(), 0.7, method=qj.readout.KnownNorm())) == 0.7

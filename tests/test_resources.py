@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax import (
+from qsgd_jax.resources import (
     break_even_n,
     childs_kothari_somma_queries,
     classical_flops,
@@ -112,11 +112,11 @@ def test_sgd_flops_of_t_steps_scale_linearly():
 def test_resource_table_default_is_the_article_history_system():
     # Eq. 6 of the article: T + 1 blocks of the Carleman dimension (n = 6, N = 2: 1 + 6 + 36).
     kw = dict(kappa=50.0, target_probability=0.04, eps=1e-3, n=6, order=2, num_steps=20)
-    tab = qj.resource_table(**kw)
+    tab = qj.resources.resource_table(**kw)
     assert tab["idle"] == 0 and tab["history_form"] == "article"
     assert tab["dim"] == 21 * 43 and tab["qubits"] == math.ceil(math.log2(21 * 43))
-    assert "p = 0 (article history system)" in qj.table_markdown(tab)
-    padded = qj.resource_table(**kw, idle=20)
+    assert "p = 0 (article history system)" in qj.resources.table_markdown(tab)
+    padded = qj.resources.resource_table(**kw, idle=20)
     assert padded["history_form"] == "padded" and padded["dim"] == 41 * 43
     with pytest.raises(ValueError, match="`idle`"):
-        qj.resource_table(**kw, idle=-1)
+        qj.resources.resource_table(**kw, idle=-1)

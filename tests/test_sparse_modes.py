@@ -25,8 +25,8 @@ def _np(tree):
 
 def test_scratch_keeps_mask_and_takes_fresh_values(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
-    mask = qj.prune_mask(trained, 0.7)
-    out = qj.sparse_scratch(mask, fresh)
+    mask = qj.ml.prune_mask(trained, 0.7)
+    out = qj.ml.sparse_scratch(mask, fresh)
     for o, f, m in zip(
         jax.tree_util.tree_leaves(_np(out)),
         jax.tree_util.tree_leaves(_np(fresh)),
@@ -39,13 +39,13 @@ def test_scratch_keeps_mask_and_takes_fresh_values(getkey):
     k = np.abs(np.asarray(trained["dense"]["kernel"])).ravel()
     kept = np.asarray(out["dense"]["kernel"]).ravel() != 0
     assert kept.sum() == 9 and np.all(k[kept].min() > k[~kept].max())
-    assert int(qj.count_active(mask)) == 9 + 5 + 5 + 15 + 3
+    assert int(qj.ml.count_active(mask)) == 9 + 5 + 5 + 15 + 3
 
 
 def test_scratch_with_trained_params_reinitializes_only_prunable_leaves(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
-    mask = qj.prune_mask(trained, 0.5)
-    out = _np(qj.sparse_scratch(mask, fresh, params=trained))
+    mask = qj.ml.prune_mask(trained, 0.5)
+    out = _np(qj.ml.sparse_scratch(mask, fresh, params=trained))
     m = np.asarray(mask["dense"]["kernel"])
     np.testing.assert_array_equal(
         out["dense"]["kernel"], np.where(m, np.asarray(fresh["dense"]["kernel"]), 0.0)
@@ -57,8 +57,8 @@ def test_scratch_with_trained_params_reinitializes_only_prunable_leaves(getkey):
 
 def test_finetune_and_scratch_differ_only_in_kept_values(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
-    mask = qj.prune_mask(trained, 0.8)
-    ft, sc = qj.apply_mask(trained, mask), qj.sparse_scratch(mask, fresh)
+    mask = qj.ml.prune_mask(trained, 0.8)
+    ft, sc = qj.ml.apply_mask(trained, mask), qj.ml.sparse_scratch(mask, fresh)
     for a, b in zip(jax.tree_util.tree_leaves(ft), jax.tree_util.tree_leaves(sc), strict=True):
         a, b = np.asarray(a), np.asarray(b)
         np.testing.assert_array_equal(a == 0, b == 0)  # same support (fresh values are nonzero
@@ -67,9 +67,9 @@ def test_finetune_and_scratch_differ_only_in_kept_values(getkey):
 
 def test_scratch_under_jit(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
-    mask = qj.prune_mask(trained, 0.6)
-    eager = qj.sparse_scratch(mask, fresh, params=trained)
-    jitted = jax.jit(lambda m, f, p: qj.sparse_scratch(m, f, params=p))(mask, fresh, trained)
+    mask = qj.ml.prune_mask(trained, 0.6)
+    eager = qj.ml.sparse_scratch(mask, fresh, params=trained)
+    jitted = jax.jit(lambda m, f, p: qj.ml.sparse_scratch(m, f, params=p))(mask, fresh, trained)
     for a, b in zip(
         jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted), strict=True
     ):
@@ -78,14 +78,14 @@ def test_scratch_under_jit(getkey):
 
 def test_scratch_bad_input(getkey):
     trained, fresh = _params(getkey(), 3.0), _params(getkey())
-    mask = qj.prune_mask(trained, 0.5)
+    mask = qj.ml.prune_mask(trained, 0.5)
     wrong = dict(fresh)
     wrong["dense"] = {"kernel": jnp.ones((5, 6)), "bias": fresh["dense"]["bias"]}
     with pytest.raises(ValueError, match="shape"):
-        qj.sparse_scratch(mask, wrong)
+        qj.ml.sparse_scratch(mask, wrong)
     missing = {k: v for k, v in fresh.items() if k != "norm"}
     with pytest.raises(ValueError, match="structure"):
-        qj.sparse_scratch(mask, missing)
+        qj.ml.sparse_scratch(mask, missing)
     f32 = jax.tree_util.tree_map(lambda x: x.astype(jnp.float32), fresh)
     with pytest.raises(ValueError, match="dtype"):
-        qj.sparse_scratch(mask, f32, params=trained)
+        qj.ml.sparse_scratch(mask, f32, params=trained)

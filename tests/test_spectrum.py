@@ -7,15 +7,12 @@ import numpy as np
 import pytest
 
 import qsgd_jax as qj
-from qsgd_jax import (
-    Batch,
-    MemoryLimitError,
-    apply_mask,
+from qsgd_jax import MemoryLimitError
+from qsgd_jax.ml import Batch, apply_mask, make_mlp, prune_mask
+from qsgd_jax.spectrum import (
     hessian_operator,
     hessian_spectrum,
     lanczos_tridiag,
-    make_mlp,
-    prune_mask,
     slq_spectrum,
     stack_batches,
 )
@@ -268,15 +265,15 @@ def _gauss_density(grid, nodes, weights, sigma):
 
 def test_broadening_width_follows_node_spacing(getkey):
     ev, mv = _known("diagonal")
-    sd = qj.slq_spectrum(mv, ev.size, getkey(), num_steps=16, kappa=3.0, dtype=jnp.float64)
+    sd = qj.spectrum.slq_spectrum(mv, ev.size, getkey(), num_steps=16, kappa=3.0, dtype=jnp.float64)
     h = 1.1 * float(sd.lambda_max - sd.lambda_min) / 15
     assert float(sd.sigma) == pytest.approx(h / np.sqrt(8 * np.log(3.0)), rel=1e-12)
     assert sd.grid.size == 512
-    default = qj.broaden_density(sd)  # kappa = 1.25
+    default = qj.spectrum.broaden_density(sd)  # kappa = 1.25
     assert float(default.sigma) == pytest.approx(h / np.sqrt(8 * np.log(1.25)), rel=1e-12)
-    assert qj.broaden_density(sd, grid_size=1000).grid.size == 1000
-    assert float(qj.broaden_density(sd, sigma=0.3).sigma) == 0.3
-    assert float(qj.broadening_sigma(0.0, 1.0, 11, kappa=3.0)) == pytest.approx(
+    assert qj.spectrum.broaden_density(sd, grid_size=1000).grid.size == 1000
+    assert float(qj.spectrum.broaden_density(sd, sigma=0.3).sigma) == 0.3
+    assert float(qj.spectrum.broadening_sigma(0.0, 1.0, 11, kappa=3.0)) == pytest.approx(
         0.11 / np.sqrt(8 * np.log(3.0))
     )
 
@@ -284,12 +281,12 @@ def test_broadening_width_follows_node_spacing(getkey):
 def test_single_probe_density_of_a_flat_spectrum_is_smooth(getkey):
     # 4000 eigenvalues evenly on [0, 1]: the true density is 1 there. One probe, 64 steps.
     d = jnp.linspace(0.0, 1.0, 4000, dtype=jnp.float64)
-    sd = qj.slq_spectrum(lambda v: d * v, 4000, getkey(), num_steps=64, dtype=jnp.float64)
+    sd = qj.spectrum.slq_spectrum(lambda v: d * v, 4000, getkey(), num_steps=64, dtype=jnp.float64)
     g, rho = np.asarray(sd.grid), np.asarray(sd.density)
     inner = (g > 0.2) & (g < 0.8)
     np.testing.assert_allclose(rho[inner], 1.0, atol=0.02)
     # Papyan's kappa = 3 resolves finer, so one probe ripples over the node spacing.
-    sharp = qj.broaden_density(sd, kappa=3.0)
+    sharp = qj.spectrum.broaden_density(sd, kappa=3.0)
     r3 = np.asarray(sharp.density)[inner]
     assert r3.max() - r3.min() > 0.5
 
@@ -299,7 +296,7 @@ def test_density_is_the_probe_average_exact_on_a_diagonal(getkey):
     # 1/n; the averaged density must be the exact broadened spectrum.
     ev = np.sort(_known("diagonal", n=40, seed=4)[0])
     d = jnp.asarray(ev)
-    sd = qj.slq_spectrum(
+    sd = qj.spectrum.slq_spectrum(
         lambda v: d * v, 40, getkey(), num_steps=40, num_probes=3, reortho="full", dtype=jnp.float64
     )
     want = _gauss_density(sd.grid, ev, np.full(40, 1 / 40), float(sd.sigma))
@@ -308,7 +305,7 @@ def test_density_is_the_probe_average_exact_on_a_diagonal(getkey):
     np.testing.assert_allclose(np.sum(np.asarray(sd.weights), axis=1), 1 / 3, rtol=1e-12)
     # Re-broadened on a grid shared with another checkpoint.
     grid = jnp.linspace(-1.0, 4.0, 300, dtype=jnp.float64)
-    other = qj.broaden_density(sd, sigma=0.05, grid=grid)
+    other = qj.spectrum.broaden_density(sd, sigma=0.05, grid=grid)
     np.testing.assert_allclose(
         other.density, _gauss_density(grid, ev, np.full(40, 1 / 40), 0.05), rtol=1e-7, atol=1e-9
     )
@@ -318,18 +315,18 @@ def test_density_is_the_probe_average_exact_on_a_diagonal(getkey):
 def test_broadening_bad_input(getkey):
     ev, mv = _known("diagonal", n=50)
     with pytest.raises(ValueError, match="`kappa` must be finite and > 1"):
-        qj.slq_spectrum(mv, 50, getkey(), num_steps=8, kappa=1.0)
-    sd = qj.slq_spectrum(mv, 50, getkey(), num_steps=8, dtype=jnp.float64)
+        qj.spectrum.slq_spectrum(mv, 50, getkey(), num_steps=8, kappa=1.0)
+    sd = qj.spectrum.slq_spectrum(mv, 50, getkey(), num_steps=8, dtype=jnp.float64)
     with pytest.raises(ValueError, match="`sigma`"):
-        qj.broaden_density(sd, sigma=-1.0)
+        qj.spectrum.broaden_density(sd, sigma=-1.0)
     with pytest.raises(ValueError, match="`grid`"):
-        qj.broaden_density(sd, grid=jnp.array([0.0, jnp.inf]))
+        qj.spectrum.broaden_density(sd, grid=jnp.array([0.0, jnp.inf]))
 
 
 def test_host_loop_reports_progress_per_step(getkey):
     model, params, batches, mask = _small_problem(getkey())
     calls = []
-    sd = qj.hessian_spectrum(
+    sd = qj.spectrum.hessian_spectrum(
         model.loss_fn,
         params,
         batches,

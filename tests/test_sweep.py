@@ -12,9 +12,9 @@ import qsgd_jax as qj
 
 
 def _target():
-    loss = qj.random_cubic_loss(seed=2, n=6, eigs=np.linspace(0.55, 3.3, 6))
+    loss = qj.problems.random_cubic_loss(seed=2, n=6, eigs=np.linspace(0.55, 3.3, 6))
     theta_bar = jnp.asarray(np.random.default_rng(0).standard_normal(6))
-    return functools.partial(qj.toy_window_error, loss=loss, theta_bar=theta_bar, steps=8)
+    return functools.partial(qj.targets.toy_window_error, loss=loss, theta_bar=theta_bar, steps=8)
 
 
 def test_grid_compiles_once_and_equals_python_loop():
@@ -96,24 +96,24 @@ def test_history_kappa_target_equals_direct_system():
     rng = np.random.default_rng(0)
     g = jnp.asarray(rng.standard_normal(3))
     H = jnp.asarray(np.diag([0.5, 1.0, 2.0]))
-    fn = functools.partial(qj.history_kappa, g=g, H=H, max_steps=12, idle=2, num_iters=40)
+    fn = functools.partial(qj.targets.history_kappa, g=g, H=H, max_steps=12, idle=2, num_iters=40)
     res = qj.sweep(fn, qj.grid(T=[4, 8, 12], eta=[0.1, 0.2]))
     for i, T in enumerate((4, 8, 12)):
         for j, eta in enumerate((0.1, 0.2)):
-            m = qj.affine_gd_map(g, H, eta)
-            system = qj.history_system(m, T, 12 - T + 2)
-            exact = qj.condition_number(system, method="dense").kappa
+            m = qj.linsys.affine_gd_map(g, H, eta)
+            system = qj.linsys.history_system(m, T, 12 - T + 2)
+            exact = qj.linsys.condition_number(system, method="dense").kappa
             np.testing.assert_allclose(res.values["kappa"][i, j], exact, rtol=1e-6)
 
 
 def test_digits_mlp_window_target_compiles_once_and_error_falls_with_order():
-    data = qj.load_digits(dtype=jnp.float64)
-    model = qj.make_mlp(data.x_train.shape[1:], data.num_classes, hidden=(8,), dtype=jnp.float64)
+    data = qj.ml.load_digits(dtype=jnp.float64)
+    model = qj.ml.make_mlp(data.x_train.shape[1:], data.num_classes, hidden=(8,), dtype=jnp.float64)
     params = model.init(jax.random.key(0))
-    batch = qj.Batch(data.x_train[:128], data.y_train[:128])
-    index = qj.top_magnitude_index(params, 12)
+    batch = qj.ml.Batch(data.x_train[:128], data.y_train[:128])
+    index = qj.targets.top_magnitude_index(params, 12)
     fn = functools.partial(
-        qj.model_window_error,
+        qj.targets.model_window_error,
         loss_fn=model.loss_fn,
         params=params,
         batch=batch,
@@ -137,7 +137,8 @@ def test_readout_error_target_over_shots_and_seeds():
     psi = psi / jnp.linalg.norm(psi)
     shots = [100, 1_000, 10_000, 100_000]
     res = qj.sweep(
-        functools.partial(qj.readout_error, psi=psi), qj.grid(shots=shots, seed=np.arange(16))
+        functools.partial(qj.targets.readout_error, psi=psi),
+        qj.grid(shots=shots, seed=np.arange(16)),
     )
     mean_l2 = res.values["l2"].mean(axis=1)
     slope = np.polyfit(np.log(shots), np.log(mean_l2), 1)[0]

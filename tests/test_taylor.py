@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sl
 
-from qsgd_jax import (
+from qsgd_jax.circuit import (
     block_encoding_normalization,
     lcu_coefficient_sum,
     required_order,

@@ -17,13 +17,13 @@ import scipy.stats
 
 import qsgd_jax as qj
 
-interference_rounds = qj.interference_rounds
-multinomial_counts = qj.multinomial_counts
-shots_for_error = qj.shots_for_error
-tomography = qj.tomography
-tomography_error_bound = qj.tomography_error_bound
-tomography_mean = qj.tomography_mean
-tomography_std = qj.tomography_std
+interference_rounds = qj.readout.interference_rounds
+multinomial_counts = qj.readout.multinomial_counts
+shots_for_error = qj.readout.shots_for_error
+tomography = qj.readout.tomography
+tomography_error_bound = qj.readout.tomography_error_bound
+tomography_mean = qj.readout.tomography_mean
+tomography_std = qj.readout.tomography_std
 
 
 def _spread_state(key, s, complex_=False, dtype=jnp.float64):
@@ -52,7 +52,9 @@ def _batch(keys, psi, shots):
 
 @jax.jit
 def _batch_gauss(keys, psi, shots):
-    return jax.vmap(lambda k: tomography(k, psi, shots, method=qj.GaussianSurrogate()))(keys)
+    return jax.vmap(lambda k: tomography(k, psi, shots, method=qj.readout.GaussianSurrogate()))(
+        keys
+    )
 
 
 def _run(key, psi, shots, n=200, gauss=False):
@@ -199,9 +201,14 @@ def test_support_restriction_keys_and_vmap_over_shots(getkey):
 
 def test_float32_kept(getkey):
     psi = _spread_state(getkey(), 8, dtype=jnp.float32)
-    assert tomography(getkey(), psi, 100, method=qj.GaussianSurrogate()).dtype == jnp.float32
+    assert (
+        tomography(getkey(), psi, 100, method=qj.readout.GaussianSurrogate()).dtype == jnp.float32
+    )
     psic = _spread_state(getkey(), 8, complex_=True, dtype=jnp.float32)
-    assert tomography(getkey(), psic, 100, method=qj.GaussianSurrogate()).dtype == jnp.complex64
+    assert (
+        tomography(getkey(), psic, 100, method=qj.readout.GaussianSurrogate()).dtype
+        == jnp.complex64
+    )
 
 
 # --- Gaussian surrogate ---------------------------------------------------------------------
@@ -245,7 +252,7 @@ def test_grad_through_surrogate_matches_finite_differences(getkey, complex_):
     def loss(x, n):
         # normalized inside: the perturbed points stay valid states
         est = tomography(
-            key, x / jnp.linalg.norm(x).astype(x.dtype), n, method=qj.GaussianSurrogate()
+            key, x / jnp.linalg.norm(x).astype(x.dtype), n, method=qj.readout.GaussianSurrogate()
         )
         return jnp.sum(w * jnp.abs(est) ** 2) + jnp.sum(w * jnp.real(est))
 
@@ -375,7 +382,9 @@ def test_traced_bad_input_raises_or_is_nan(getkey):
     # the Gaussian surrogate has the same checks
     with pytest.raises(Exception, match="`psi` must be a finite, normalized state"):
         jax.block_until_ready(
-            jax.jit(lambda x: tomography(key, x, 100, method=qj.GaussianSurrogate()))(2 * psi)
+            jax.jit(lambda x: tomography(key, x, 100, method=qj.readout.GaussianSurrogate()))(
+                2 * psi
+            )
         )
 
 

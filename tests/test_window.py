@@ -7,17 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_jax import (
-    RESULTS,
-    MemoryLimitError,
-    WindowConfig,
-    apply_mask,
-    load_digits,
-    make_batches,
-    make_mlp,
-    prune_mask,
-    quantum_window,
-)
+from qsgd_jax import RESULTS, MemoryLimitError, WindowConfig, quantum_window
+from qsgd_jax.ml import apply_mask, load_digits, make_batches, make_mlp, prune_mask
 
 
 @pytest.fixture(scope="module")

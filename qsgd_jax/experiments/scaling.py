@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import affine_gd_map, history_report, history_system
 from .._data import Batch
 from .._models import make_mlp, named_resnet
 from .._resources import classical_flops, resource_table
+from ..linsys import affine_gd_map, history_report, history_system
 from ._framework import (
     COUNT,
     FRACTION,

@@ -3,10 +3,10 @@ right after pruning, later in sparse training), dissipation metrics per checkpoi
 error-propagation curve E(t) with its dissipative / divergent split and the steps t*, t_c, and
 the paper's proxy E_paper(t) (cut-off a_c on |eta lambda|) with its band below 1.
 
-Densities are averaged over `num_probes` Rademacher probes and broadened with a width set by the
-Lanczos node spacing (`qsgd_jax.broadening_sigma`). The `paper` preset is the article's Fig. 3
-setup on one GPU: the ~104M ResNet-32-15 on CIFAR-100 (the user's archive), pre-trained, 90 %
-pruned, its spectrum at pruning with 256 Lanczos steps and several probes."""
+Densities are averaged over `num_probes` Rademacher probes and broadened with a width set by
+the Lanczos node spacing (`qsgd_jax.spectrum.broadening_sigma`). The `paper` preset is the
+article's Fig. 3 setup on one GPU: the ~104M ResNet-32-15 on CIFAR-100 (the user's archive),
+pre-trained, 90 % pruned, its spectrum at pruning with 256 Lanczos steps and several probes."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._readout import shots_for_error, tomography
 from .._sweep import grid, sweep
 from .._sweep_targets import toy_window_error
-from .._tomography import shots_for_error, tomography
 from .._toy import random_cubic_loss
 from ._framework import (
     COUNT,

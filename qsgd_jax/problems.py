@@ -1,0 +1,20 @@
+"""Benchmark problems: the toy cubic loss and the PNAS forced viscous Burgers equation.
+
+Every name is re-exported from a private module: `import qsgd_jax as qj`, then
+`qj.problems.NAME`.
+"""
+
+from ._burgers import (
+    BurgersProblem as BurgersProblem,
+    burgers_carleman as burgers_carleman,
+    burgers_errors as burgers_errors,
+    burgers_euler as burgers_euler,
+    burgers_problem as burgers_problem,
+    burgers_r_number as burgers_r_number,
+    burgers_reference as burgers_reference,
+)
+from ._dissipation import unfolding_norm as unfolding_norm
+from ._toy import (
+    CubicLoss as CubicLoss,
+    random_cubic_loss as random_cubic_loss,
+)
