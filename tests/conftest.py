@@ -26,13 +26,24 @@ jax.config.update("jax_enable_x64", True)
 # Persistent compilation cache: most of the suite's time is XLA compiling the same programs
 # on every run. Compiled executables are reused across runs (and across xdist workers) from
 # an ignored folder; `JAX_COMPILATION_CACHE_DIR` overrides it, `pytest --cache-clear` does
-# not touch it (delete the folder to start afresh). Results do not depend on it.
-_CACHE_DIR = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
-    Path(__file__).resolve().parent.parent / ".pytest_cache" / "jax-compilation-cache"
+# not touch it (delete the folder to start afresh). Results do not depend on it. The settings
+# go through the environment so that the subprocesses the tests start (notebook kernels, the
+# command line) use the same cache.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "jax-compilation-cache"),
 )
-jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+)
+jax.config.update(
+    "jax_persistent_cache_min_entry_size_bytes",
+    int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"]),
+)
 
 
 @pytest.fixture
