@@ -34,7 +34,7 @@ from jax.experimental import sparse as jsparse
 from jaxtyping import Array, Bool, Inexact, Int
 
 from ._errors import check_int_range, check_memory, is_concrete
-from ._evolution import AbstractEvolution, Blocks, as_evolution
+from ._evolution import AbstractEvolution, Blocks, method_or_form
 from ._polynomial import PolynomialMap
 
 # Live intermediates of a matvec, as a multiple of the state size (DP tables, F0 insertions).
@@ -266,8 +266,8 @@ def carleman(
     poly: PolynomialMap,
     order,
     *,
-    form: str | AbstractEvolution = "discrete",
-    method: AbstractEvolution | None = None,
+    form: str | None = None,
+    method: AbstractEvolution | str | None = None,
     max_order: int | None = None,
     memory_limit: int | None = None,
 ) -> CarlemanOperator:
@@ -278,9 +278,10 @@ def carleman(
     - `poly`: the `PolynomialMap` ($F_0, F_1, F_2$ and $\\eta$).
     - `order`: truncation order $N \\ge 1$; may be traced when `max_order` is given.
     - `form`: shorthand of the method: "discrete" (exact lift of the GD map), "euler" (PNAS
-      Carleman matrix $A$ of the gradient flow, stepped by forward Euler), "taylor" or "expm".
+      Carleman matrix $A$ of the gradient flow, stepped by forward Euler), "taylor" or "expm";
+      default "discrete".
     - `method`: the evolution method as a value (`Discrete()`, `Euler()`,
-      `TruncatedTaylor(K, segments)`, `Expm()`); overrides `form`.
+      `TruncatedTaylor(K, segments)`, `Expm()`); give `method` or `form`, not both.
     - `max_order`: static $N_{\\max}$ fixing the state size; default `order` (then `order` must
       be concrete).
     - `memory_limit`: bytes allowed for one matvec's working set (default: a fraction of the
@@ -289,7 +290,7 @@ def carleman(
     **Returns:** a `CarlemanOperator`. Raises before allocating anything when the order is out
     of range or the state would not fit.
     """
-    method = as_evolution(form if method is None else method)
+    method = method_or_form(method, form)
     if max_order is None:
         if not is_concrete(order):
             raise ValueError(

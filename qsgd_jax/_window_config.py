@@ -25,7 +25,7 @@ from ._errors import (
     default_memory_limit,
     is_concrete,
 )
-from ._evolution import AbstractEvolution, Discrete, as_evolution
+from ._evolution import AbstractEvolution, Discrete, method_or_form
 from ._factored import AbstractCarlemanState, DenseState, FactoredState, as_state
 from ._prune import check_mask
 from ._readout import AbstractReadout, as_readout
@@ -47,7 +47,7 @@ class WindowConfig(eqx.Module):
     - `method`: the evolution method, a value: `Discrete()` (default), `Euler()`,
       `TruncatedTaylor(K, segments)`, `Expm()` (small sizes).
     - `form`: the method's shorthand, "discrete", "euler", "taylor" or "expm" (when `method`
-      is not given).
+      is not given; not both).
     - `readout`: the read-out method, a value: `Exact()` (infinite shots, the default),
       `Sampled()` (measurement statistics) or `GaussianSurrogate()` (differentiable), or the
       shorthand "exact", "sample", "gaussian".
@@ -101,8 +101,8 @@ class WindowConfig(eqx.Module):
         degree: int = 1,
         order=1,
         max_order: int | None = None,
-        method: AbstractEvolution | None = None,
-        form: str = "discrete",
+        method: AbstractEvolution | str | None = None,
+        form: str | None = None,
         readout: AbstractReadout | str = "exact",
         shots=10_000,
         batching: str = "sgd",
@@ -122,9 +122,7 @@ class WindowConfig(eqx.Module):
         check_int_range("num_steps", num_steps, 1)
         check_int_range("taylor_order", taylor_order, 0)
         check_int_range("segments", segments, 1)
-        method = as_evolution(
-            form if method is None else method, taylor_order=taylor_order, segments=segments
-        )
+        method = method_or_form(method, form, taylor_order=taylor_order, segments=segments)
         checks = (
             ("degree", degree, (1, 2)),
             ("batching", batching, BATCHING),

@@ -105,6 +105,14 @@ def test_string_shorthand_and_bad_method():
         qj.carleman(poly, 2, form="rk4")
     with pytest.raises(ValueError, match="`K`"):
         qj.TruncatedTaylor(-1)
+    with pytest.raises(ValueError, match="`method` must be one of .*got 'rk4'"):
+        qj.WindowConfig(0.1, 2, method="rk4")
+    for call in (
+        lambda: qj.carleman(poly, 2, method=qj.Euler(), form="discrete"),
+        lambda: qj.WindowConfig(0.1, 2, method=qj.Euler(), form="taylor"),
+    ):
+        with pytest.raises(ValueError, match="not both"):
+            call()
 
 
 def test_jitted_call_with_throw_raises_at_run_time():
