@@ -57,3 +57,33 @@ def getkey():
         return sub
 
     return _getkey
+
+
+# The files holding the suite's longest tests (end-to-end studies, notebooks, compile-heavy
+# jit/vmap checks) run first, so that with `-n 2` (work stealing, see pyproject.toml) the
+# last tests to run are short ones and neither worker waits long for the other at the end.
+# Work stealing (an idle worker takes queued tests from the other) replaces xdist's default
+# `load` split when `-n` is given without `--dist`; set here rather than in `addopts` so that
+# `-p no:xdist` keeps working.
+_LONG_FIRST = (
+    "test_notebooks.py",
+    "test_carleman_scale.py",
+    "test_experiments.py",
+    "test_sweep.py",
+    "test_tomography.py",
+    "test_factored.py",
+    "test_readout_methods.py",
+    "test_hybrid.py",
+    "test_models.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
+def pytest_configure(config):
+    explicit = any(a.startswith("--dist") for a in config.invocation_params.args)
+    if getattr(config.option, "dist", "no") == "load" and not explicit:
+        config.option.dist = "worksteal"
