@@ -26,7 +26,8 @@ import qsgd_jax as qj
 from qsgd_jax._data import Batch
 from qsgd_jax._models import make_resnet, named_resnet
 from qsgd_jax._prune import prune_mask
-from qsgd_jax._spectrum import _operator, _prepare, hessian_spectrum, lanczos_memory_bytes
+from qsgd_jax._spectrum import _operator, _prepare, hessian_spectrum
+from qsgd_jax.spectrum import lanczos_memory_bytes
 
 SPARSITY = 0.9
 

@@ -89,6 +89,11 @@ def budget_step(
     if not method.flow:
         return (u_poly, u_flow, Y_ref), {"carleman": _norm(y1 - u_poly)}
     reference = method.reference() if reference is None else reference
+    if reference is None:
+        raise TypeError(
+            f"`{type(method).__name__}` sets `flow = True` but its `reference()` is None: a flow "
+            "method names the method its Taylor term is measured against (e.g. `Expm()`)."
+        )
     u_flow = reference_flow(field, u_flow, eta, substeps)
     Y_ref = reference.step(op, Y_ref)
     terms = {

@@ -59,7 +59,7 @@ def evolve(
     - `Y0`: initial blocks, as returned by `op.lift`.
     - `steps`: number of steps $T$ (a static Python int).
     - `method`: the evolution method (`Discrete()`, `Euler()`, `TruncatedTaylor(K, segments)`,
-      `Expm()` or a shorthand string); default the operator's own (`carleman(form=...)`).
+      `Expm()` or a shorthand string); default the operator's own (`carleman(method=...)`).
     - `throw`: raise `NonFiniteError` (eagerly, or at run time under `jit`) when the run
       produced a NaN or inf; default `False`, the `Trajectory` carries `status`.
 

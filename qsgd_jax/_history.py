@@ -44,6 +44,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
 from ._errors import check_finite, check_int_range, check_memory, is_concrete
+from ._evolution import TruncatedTaylor
 from ._taylor import apply, as_operator
 
 Kind = Literal["constant", "stacked", "function"]
@@ -336,6 +337,11 @@ def taylor_history_system(
     if method is not None:
         if order is not None:
             raise ValueError("pass the Taylor order as `order` or as `method`, not both.")
+        if not isinstance(method, TruncatedTaylor):
+            raise TypeError(
+                f"`method` must be a `TruncatedTaylor` (the system's blocks are its Taylor "
+                f"terms), got {method!r}."
+            )
         if not is_concrete(method.K):
             raise ValueError("`method.K` must be concrete: it fixes the block layout.")
         order, segments = int(method.K), method.segments

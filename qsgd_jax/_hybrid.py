@@ -39,7 +39,7 @@ from ._window import WindowConfig, quantum_window
 class HybridConfig(eqx.Module):
     """Settings of `hybrid_run` (all static Python values; the window's are in `window`).
 
-    **Fields:** `window` (a `WindowConfig`: $\\eta$, $T_q$, form, read-out, ...; with adaptive
+    **Fields:** `window` (a `WindowConfig`: $\\eta$, $T_q$, method, read-out, ...; with adaptive
     windows $T_q$ is the longest window); `pretrain_steps`, `pretrain_lr`, `momentum`,
     `weight_decay` (dense pre-training); `sparsity` (global magnitude pruning); `batch_size`;
     `sparse_steps` (steps after pruning, both runs); `num_windows` (quantum windows at most,

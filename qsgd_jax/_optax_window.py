@@ -77,7 +77,7 @@ def quantum_window_optimizer(
     - `learning_rate`: $\\eta > 0$, or an optax schedule `step -> eta` (the transform is then
       wrapped in `optax.inject_hyperparams`, and `state.hyperparams["learning_rate"]` is the
       current value). Window $k$ uses the value at its first step. It replaces `config.eta`.
-    - `config`: the `WindowConfig` ($T_q$, form, read-out, ...; `batching` must be "sgd").
+    - `config`: the `WindowConfig` ($T_q$, method, read-out, ...; `batching` must be "sgd").
     - `mask`: concrete bool pytree of the active set (pruned entries stay 0).
     - `example_batch`: a batch with the shapes of those passed to `update` (sizes the buffer).
     - `key`: PRNG key; window $k$ reads out with `fold_in(key, k)`.

@@ -29,6 +29,7 @@ from ._evolution import AbstractEvolution, Discrete, method_or_form
 from ._factored import AbstractCarlemanState, DenseState, FactoredState, as_state
 from ._prune import check_mask
 from ._readout import AbstractReadout, as_readout
+from ._readout._checks import check_shots
 
 BATCHING = ("sgd", "full")
 
@@ -137,8 +138,8 @@ class WindowConfig(eqx.Module):
         check_int_range("max_order", max_order, 1)
         check_int_range("order", order, 1, max_order)
         readout = as_readout(readout, "readout")
-        if readout.uses_shots:
-            check_int_range("shots", shots, 1)
+        if readout.uses_shots:  # the surrogate is smooth in N: any real >= 1
+            check_shots(shots, integer=readout.integer_shots)
         check_int_range("kappa_iters", kappa_iters, 1)
         check_positive("divergence_factor", divergence_factor)
         check_positive("max_relative_error", max_relative_error)

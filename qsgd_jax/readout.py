@@ -6,6 +6,7 @@ Every name is re-exported from a private module: `import qsgd_jax as qj`, then
 """
 
 from ._readout import (
+    AbstractNormEstimation as AbstractNormEstimation,
     AbstractReadout as AbstractReadout,
     AmplitudeEstimation as AmplitudeEstimation,
     Exact as Exact,

@@ -6,8 +6,10 @@ matrix, assembled with np.kron (B, I + eta A, T_K(hA)^r, expm(eta A)).
 """
 
 import math
+from typing import ClassVar
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -21,11 +23,24 @@ _, _F1, _F2 = random_map(N, seed=4, scale=0.3)
 F0, F1, F2 = 0.3 * np.ones(N), _F1 - np.eye(N), _F2  # the field (f0, f1, f2) of the map
 U0 = np.array([0.2, -0.1, 0.15])
 
+
+class Midpoint(qj.AbstractEvolution):
+    """A method defined outside the library, as the how-to shows (RK2 of the flow)."""
+
+    name: ClassVar[str] = "midpoint"
+
+    def step(self, op, blocks):
+        eta, y = op.poly.eta, op.truncate(blocks)
+        half = tuple(b + 0.5 * eta * a for b, a in zip(y, op.generator(y), strict=True))
+        return tuple(b + eta * a for b, a in zip(y, op.generator(half), strict=True))
+
+
 METHODS = [
     qj.Discrete(),
     qj.Euler(),
     qj.TruncatedTaylor(3, segments=2),
     qj.Expm(),
+    Midpoint(),
 ]
 
 
@@ -38,6 +53,8 @@ def _step_matrix(method, eta):
         return np.eye(A.shape[0]) + eta * A
     if isinstance(method, qj.Expm):
         return scipy.linalg.expm(eta * A)
+    if isinstance(method, Midpoint):
+        return np.eye(A.shape[0]) + eta * A + (eta * A) @ (eta * A) / 2
     r, K = method.segments, int(method.K)
     hA = (eta / r) * A
     T = sum(np.linalg.matrix_power(hA, k) / math.factorial(k) for k in range(K + 1))
@@ -125,3 +142,32 @@ def test_jitted_call_with_throw_raises_at_run_time():
     np.testing.assert_array_equal(run(jnp.zeros(2)), np.zeros(11))
     quiet = jax.jit(lambda u: qj.carleman_error(op, u, 10, throw=False).status)
     assert quiet(jnp.ones(2)) == qj.RESULTS.nonfinite
+
+
+def test_a_user_method_runs_in_a_window_with_its_budget():
+    """A method defined outside the library (one class, no other change) in a quantum window.
+
+    Degree 1, order 1, one step from u0 = 0: Midpoint gives u1 = eta f0 + (eta^2 / 2) f1 f0
+    with f0 = -g and f1 = -H, checked against jax.grad and a jvp-of-grad HVP of the loss.
+    """
+    data = qj.ml.load_digits(dtype=jnp.float64)
+    model = qj.ml.make_mlp(data.input_shape, 10, hidden=(4,), dtype=jnp.float64)
+    params = model.init(jax.random.key(0))
+    mask = qj.ml.prune_mask(params, 0.9)
+    params = qj.ml.apply_mask(params, mask)
+    batch = qj.ml.make_batches(data.x_train, data.y_train, jax.random.key(1), 64, 1)
+    full = jax.tree_util.tree_map(lambda b: b[0], batch)
+    eta = 0.2
+    cfg = qj.WindowConfig(eta, 1, method=Midpoint(), batching="full", history=False)
+    p_hat, rep = qj.quantum_window(model.loss_fn, params, mask, full, cfg, jax.random.key(0))
+    assert rep.summary()["status"] == qj.RESULTS[qj.RESULTS.successful]
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    keep = np.flatnonzero(np.asarray(jax.flatten_util.ravel_pytree(mask)[0]))
+    loss = lambda x: model.loss_fn(unravel(flat.at[keep].set(x)), full)  # noqa: E731
+    x0 = flat[keep]
+    g = jax.grad(loss)(x0)
+    hvp = lambda v: jax.jvp(jax.grad(loss), (x0,), (v,))[1]  # noqa: E731
+    f0 = -g
+    want = eta * f0 + 0.5 * eta**2 * (-hvp(f0))  # u1 = (I + eta f1 / 2) eta f0 from u0 = 0
+    got = jax.flatten_util.ravel_pytree(p_hat)[0][keep] - x0
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-12)

@@ -25,14 +25,16 @@ class AbstractEvolution(eqx.Module):
     **Arguments:** those of each method (see `Discrete`, `Euler`, `TruncatedTaylor`, `Expm`).
 
     **Class attributes:** `name` (the method's short name, as reported in window summaries);
-    `flow` (whether the method approximates the Carleman flow $e^{\\eta A}$: its error budget
-    then has Taylor-truncation and time-discretization terms).
+    `flow` (default `False`; `True` when the method approximates the Carleman flow
+    $e^{\\eta A}$ and `reference()` returns the method it is measured against: its error budget
+    then has Taylor-truncation and time-discretization terms; otherwise its Carleman term is
+    measured against GD directly).
 
     Subclasses implement `step`; methods built on the discrete map override `operator`.
     """
 
     name: ClassVar[str]
-    flow: ClassVar[bool] = True
+    flow: ClassVar[bool] = False
 
     def operator(self, op: Any, blocks: Blocks) -> Blocks:
         """The linear operator the method is built on, applied to a state.

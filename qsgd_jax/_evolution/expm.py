@@ -19,6 +19,7 @@ class Expm(AbstractEvolution):
     """
 
     name: ClassVar[str] = "expm"
+    flow: ClassVar[bool] = True
 
     def matrix(self, op: Any) -> Inexact[Array, "dim dim"]:
         """The dense per-step map $e^{\\eta A}$ of an operator.

@@ -56,6 +56,7 @@ class TruncatedTaylor(AbstractEvolution):
     alpha: Float[Array, ""] | None
     alpha_method: str = eqx.field(static=True)
     name: ClassVar[str] = "taylor"
+    flow: ClassVar[bool] = True
 
     def __init__(
         self,

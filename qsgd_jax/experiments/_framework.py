@@ -366,7 +366,7 @@ def run_experiment(
 
     **Arguments:**
 
-    - `name`: a registered experiment (`list_experiments()`).
+    - `name`: a registered experiment (a key of `REGISTRY`; `qsgd-jax list`).
     - `preset`: "ci", "cpu" or "paper".
     - `overrides`: `["key=value", ...]` or a dict; types are checked against the preset.
     - `out`: results folder (default `results/<name>`); replaced only when the run succeeded.
