@@ -240,7 +240,8 @@ def sweep_target(check: Callable[..., None]):
       `sweep`'s `check`) and the target's keyword arguments bound by `functools.partial`, and
       raises `ValueError` for a value out of range. `sweep` calls it before tracing.
 
-    **Returns:** a decorator that attaches `check` to the target and returns the target.
+    **Returns:** a decorator that attaches `check` to the target as its `check_config`
+    attribute and returns the target.
     """
 
     def wrap(fn):

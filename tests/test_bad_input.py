@@ -322,7 +322,9 @@ def test_window_target_grid_is_checked_before_tracing(axes, message):
     with pytest.raises(ValueError, match=message):
         qj.sweep(wrapped, qj.grid(**axes))
     with pytest.raises(ValueError, match=message):
-        qj.sweep(spy, qj.grid(**axes), check=qj._sweep._config_check(wrapped))  # noqa: SLF001
+        # the target's declared check (its `check_config` attribute), with the partial's keywords
+        check = functools.partial(qj.targets.toy_window_error.check_config, **fn.keywords)
+        qj.sweep(spy, qj.grid(**axes), check=check)
     assert not calls
 
 
