@@ -134,6 +134,7 @@ class WindowConfig(eqx.Module):
         if max_order is None:
             if not is_concrete(order):
                 raise ValueError("`order` is traced, so pass a static `max_order`.")
+            check_int_range("order", order, 1)  # before int(): 1.5 must not become 1
             max_order = int(order)
         check_int_range("max_order", max_order, 1)
         check_int_range("order", order, 1, max_order)

@@ -122,6 +122,8 @@ def test_string_shorthand_and_bad_method():
         qj.carleman(poly, 2, form="rk4")
     with pytest.raises(ValueError, match="`K`"):
         qj.TruncatedTaylor(-1)
+    with pytest.raises(ValueError, match=r"`order` must lie in \[1, inf\], got 0"):
+        qj.WindowConfig(0.1, 2, order=0)  # named as `order`, not as the derived `max_order`
     with pytest.raises(ValueError, match="`method` must be one of .*got 'rk4'"):
         qj.WindowConfig(0.1, 2, method="rk4")
     for call in (
