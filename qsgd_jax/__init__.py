@@ -42,10 +42,13 @@ from ._dissipation import (
 )
 from ._errors import MemoryLimitError as MemoryLimitError
 from ._evolution import (
+    AbstractCarlemanState as AbstractCarlemanState,
     AbstractEvolution as AbstractEvolution,
+    DenseState as DenseState,
     Discrete as Discrete,
     Euler as Euler,
     Expm as Expm,
+    FactoredState as FactoredState,
     TruncatedTaylor as TruncatedTaylor,
 )
 from ._evolve import (
@@ -54,12 +57,6 @@ from ._evolve import (
     carleman_error as carleman_error,
     evolve as evolve,
     gd_trajectory as gd_trajectory,
-)
-from ._factored import (
-    AbstractCarlemanState as AbstractCarlemanState,
-    DenseState as DenseState,
-    FactoredState as FactoredState,
-    FactoredY as FactoredY,
 )
 from ._field import (
     AbstractField as AbstractField,

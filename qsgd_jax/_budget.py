@@ -14,22 +14,33 @@ GD step and measures the terms; `quantum_window` calls it once per step of its s
 step's own Taylor model) and `error_budget` over a fixed map. The one flow reference is
 `reference_flow` (classical RK4 with fixed substeps: under `lax.scan` at model scale an adaptive
 solver would cost a while loop per step; 64 substeps per step are far below the tests'
-tolerances at the small sizes of `error_budget`).
+tolerances at the small sizes of `error_budget`). See the error-budget math page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import carleman
 from ._errors import check_int_range, check_memory
-from ._evolution import AbstractEvolution, Expm, TruncatedTaylor, as_evolution
-from ._evolution.taylor import LCUReport
+from ._evolution import (
+    AbstractEvolution,
+    LCUReport,
+    TruncatedTaylor,
+    as_evolution,
+    drive,
+    with_initial,
+)
+from ._evolution.taylor import lcu_report
 from ._polynomial import PolynomialMap
 from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
+from ._taylor import block_encoding_normalization
 
 WINDOW_SUBSTEPS = 8  # RK4 substeps per GD step of a window's reference flow
 BUDGET_SUBSTEPS = 64  # ... of `error_budget` (small sizes, error studies)
@@ -65,7 +76,7 @@ def budget_step(
     y1: Inexact[Array, " n"],
     refs: tuple,
     *,
-    reference: AbstractEvolution | None = None,
+    advance_reference: Callable | None = None,
     substeps: int = WINDOW_SUBSTEPS,
 ):
     """Advance the references by one GD step and measure the error terms of the method's $y_1$.
@@ -77,25 +88,29 @@ def budget_step(
     - `y1`: the method's $y_1$ after the step.
     - `refs`: `(u_poly, u_flow, Y_ref)` before the step (GD on the Taylor model, its flow, the
       reference Carleman state; the last two are only advanced for flow methods).
-    - `reference`: the reference Carleman method (default `method.reference()`).
+    - `advance_reference`: `(op, Y_ref) -> Y_ref`, one step of the reference Carleman flow
+      (default: one step of `method.reference()`).
     - `substeps`: RK4 substeps of the reference flow.
 
     **Returns:** `(refs, terms)`: the advanced references and a dict of norms ("carleman",
     and for flow methods "taylor" and "time").
     """
     u_poly, u_flow, Y_ref = refs
-    field, eta = op.poly.field, op.poly.eta
+    field, eta = op.poly.field, op.eta
     u_poly = u_poly + eta * field(u_poly)
     if not method.flow:
         return (u_poly, u_flow, Y_ref), {"carleman": _norm(y1 - u_poly)}
-    reference = method.reference() if reference is None else reference
-    if reference is None:
-        raise TypeError(
-            f"`{type(method).__name__}` sets `flow = True` but its `reference()` is None: a flow "
-            "method names the method its Taylor term is measured against (e.g. `Expm()`)."
-        )
+    if advance_reference is None:
+        reference = method.reference()
+        if reference is None:
+            raise TypeError(
+                f"`{type(method).__name__}` sets `flow = True` but its `reference()` is None: a "
+                "flow method names the method its Taylor term is measured against (e.g. "
+                "`Expm()`)."
+            )
+        advance_reference = reference.apply
     u_flow = reference_flow(field, u_flow, eta, substeps)
-    Y_ref = reference.step(op, Y_ref)
+    Y_ref = advance_reference(op, Y_ref)
     terms = {
         "taylor": _norm(y1 - Y_ref[1]),
         "carleman": _norm(Y_ref[1] - u_flow),
@@ -157,9 +172,7 @@ def error_budget(
     steps: int,
     *,
     order: int,
-    taylor_order: int = 4,
-    segments: int = 1,
-    method: AbstractEvolution | str | None = None,
+    method: AbstractEvolution | str = TruncatedTaylor(4),
     memory_limit: int | None = None,
     throw: bool = True,
 ) -> ErrorBudget:
@@ -171,9 +184,7 @@ def error_budget(
     - `u0`: start point $u(0)$, shape `(n,)`.
     - `steps`: GD steps $T$.
     - `order`: Carleman order $N$.
-    - `taylor_order`, `segments`: $K$ and $r$ of the default method
-      `TruncatedTaylor(taylor_order, segments)`.
-    - `method`: the evolution method (a value or shorthand); overrides the two above.
+    - `method`: the evolution method (a value or shorthand; default `TruncatedTaylor(K=4)`).
     - `memory_limit`: bytes allowed for the dense $A$ and $e^{\\eta A}$ (the exact reference).
     - `throw`: when a run produced a NaN or inf, raise `NonFiniteError` naming the first
       non-finite step (under `jit`: at run time); `throw=False` returns the result with
@@ -182,54 +193,52 @@ def error_budget(
     **Returns:** an `ErrorBudget`.
     """
     check_int_range("steps", steps, 0)
-    if method is None:
-        method = TruncatedTaylor(taylor_order, segments)
-    op = carleman(poly, order, method=as_evolution(method), memory_limit=memory_limit)
+    method = as_evolution(method)
+    op = carleman(poly, order, memory_limit=memory_limit)
     check_memory(
         f"The dense flow-form reference (expm of a {op.dim} x {op.dim} Carleman matrix)",
         4 * op.dim**2 * jnp.dtype(poly.dtype).itemsize,
         memory_limit,
     )
-    lcu = None
-    if isinstance(op.method, TruncatedTaylor):
-        a = op.to_dense(which="generator", memory_limit=memory_limit)
-        y0 = op.flatten(op.lift(u0))
-        lcu = op.method.evolve_flat(a, y0, tau=poly.eta, num_steps=steps).report
-    return apply_throw(_budget(op, u0, lcu, steps=steps), throw)
-
-
-class _Fixed(AbstractEvolution):
-    """A fixed dense per-step map (the budget's $e^{\\eta A}$, formed once for all steps)."""
-
-    matrix: Inexact[Array, "d d"]
-    name = "fixed"
-
-    def step(self, op, blocks):
-        return op.unflatten(self.matrix @ op.flatten(blocks))
+    return apply_throw(_budget(method, op, u0, steps=steps), throw)
 
 
 @eqx.filter_jit
-def _budget(op, u0, lcu, *, steps):
-    method = op.method
-    reference = _Fixed(Expm().matrix(op))
-    Y0 = method.init(op, op.lift(u0))
+def _budget(method, op, u0, *, steps):
+    generator = op.to_dense(which="generator")
+    expm = jax.scipy.linalg.expm(op.eta * generator)  # the reference, formed once
 
-    def body(carry, _):
-        Y, refs = carry
-        Y = method.step(op, Y)
+    def observe(x, op, Y, stats, refs):
         refs, terms = budget_step(
-            method, op, Y[1], refs, reference=reference, substeps=BUDGET_SUBSTEPS
+            method,
+            op,
+            Y[1],
+            refs,
+            advance_reference=lambda op, Yr: op.unflatten(expm @ op.flatten(Yr)),
+            substeps=BUDGET_SUBSTEPS,
         )
         terms.update(total=_norm(Y[1] - refs[0]), gd=_norm(refs[0]))
-        return (Y, refs), terms
+        return refs, terms
 
-    _, out = jax.lax.scan(body, (Y0, (u0, u0, Y0)), None, length=steps)
+    Y0 = op.truncate(op.lift(u0))
+    run = drive(method, op, Y0, jnp.arange(steps), observe=observe, carry=(u0, u0, Y0))
+    out, dtype = run.out, u0.dtype
 
     def series(name):
         if name not in out:  # a term that does not apply to the method
-            return jnp.full((steps + 1,), jnp.nan, u0.dtype)
-        return jnp.concatenate([jnp.zeros((1,), u0.dtype), out[name]])
+            return jnp.full((steps + 1,), jnp.nan, dtype)
+        return with_initial(jnp.zeros((), dtype), out[name])
 
+    lcu = None
+    if isinstance(method, TruncatedTaylor):
+        a = lx.MatrixLinearOperator(generator)
+        alpha = method.alpha
+        if alpha is None:
+            alpha = block_encoding_normalization(a, method.alpha_method)
+        ratio = run.stats["norm_ratio"]
+        lcu = lcu_report(
+            method, a, op.eta, alpha.astype(dtype), ratio, exact_error=True, dtype=dtype
+        )
     # A run with a NaN or inf makes every term it enters non-finite from that step on.
     measured = [series(name) for name in out]
     return ErrorBudget(
@@ -237,7 +246,7 @@ def _budget(op, u0, lcu, *, steps):
         carleman_truncation=series("carleman"),
         time_discretization=series("time"),
         total=series("total"),
-        gd_norm=jnp.concatenate([_norm(u0)[None], out["gd"]]),
+        gd_norm=with_initial(_norm(u0), out["gd"]),
         lcu=lcu,
         status=finite_status(*measured),
         nonfinite_step=first_nonfinite_step(*measured),

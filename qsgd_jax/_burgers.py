@@ -48,6 +48,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._carleman import carleman
 from ._errors import check_int_range, check_positive, is_concrete
+from ._evolution import Euler, drive, with_initial
 from ._field import DenseField
 from ._polynomial import field_map
 
@@ -311,7 +312,7 @@ def burgers_carleman(
     _check_method(method)
     _check_times(ts)
     check_positive("rtol", rtol)
-    op = carleman(field_map(problem.field, 1.0), order, form="euler", max_order=max_order)
+    op = carleman(field_map(problem.field, 1.0), order, max_order=max_order)
     return _carleman_run(problem, op, ts, method, rtol)
 
 
@@ -323,15 +324,15 @@ def _carleman_run(problem, op, ts, method, rtol):
         return eqx.tree_at(lambda o: o.poly, op, field_map(problem.field_at(t), eta))
 
     if method == "ode":
-        return _solve(lambda t, y, _: op_at(t, op.poly.eta).matvec(y), y0, ts, rtol)[1]
-
-    def body(y, inputs):
-        t, dt = inputs
-        y = op_at(t, dt).step(y)
-        return y, op.project(y)
-
-    _, y1 = jax.lax.scan(body, y0, (ts[:-1], jnp.diff(ts)))
-    return jnp.concatenate([op.project(y0)[None], y1])
+        return _solve(lambda t, y, _: op_at(t, op.eta).generator(y), y0, ts, rtol)[1]
+    run = drive(
+        Euler(),
+        lambda x: op_at(*x),
+        y0,
+        (ts[:-1], jnp.diff(ts)),
+        observe=lambda x, op, y, stats, c: (c, op.project(y)),
+    )
+    return with_initial(op.project(y0), run.out)
 
 
 def burgers_errors(

@@ -4,8 +4,9 @@ The Carleman state is $Y = (y_0, y_1, \\dots, y_{N_{\\max}})$ with $y_0 \\equiv 
 tensor of shape `(n,)*j`; the exact lift of $u$ is $y_j = u^{\\otimes j}$ (row-major order, so
 the first factor of a Kronecker product acts on the first mode).
 
-The operator applies two linear maps of the state (DESIGN §2); an evolution method
-(`qsgd_jax._evolution`) decides which one it uses and how. The discrete map, the exact lift of
+The operator applies two linear maps of the state (see the Carleman math page); an evolution
+method (`Discrete()`, `Euler()`, ...), passed to the driver beside the operator, decides which
+one it uses and how. The discrete map, the exact lift of
 the GD map $F$ truncated at order $N$,
 
 $$y_j \\leftarrow \\sum_{k=0}^{\\min(2j, N)} B_{j,k}\\, y_k,\\qquad
@@ -34,8 +35,10 @@ from jax.experimental import sparse as jsparse
 from jaxtyping import Array, Bool, Inexact, Int
 
 from ._errors import check_int_range, check_memory, is_concrete
-from ._evolution import AbstractEvolution, Blocks, method_or_form
 from ._polynomial import PolynomialMap
+
+Blocks = tuple[Inexact[Array, "..."], ...]
+"""A Carleman state as blocks $(y_0, y_1, \\dots, y_{N_{\\max}})$, $y_j$ of shape `(n,)*j`."""
 
 # Live intermediates of a matvec, as a multiple of the state size (DP tables, F0 insertions).
 _WORKSPACE = 4
@@ -76,22 +79,26 @@ class CarlemanOperator(eqx.Module):
     """The truncated Carleman operator of a `PolynomialMap` (build it with `carleman`).
 
     **Fields:** `poly` (the map), `order` (traced truncation order $N$), `max_order` (static
-    $N_{\\max}$, the size of the state), `method` (the `AbstractEvolution` that steps it).
+    $N_{\\max}$, the size of the state).
 
-    `discrete_map(Y)` applies $B$, `generator(Y)` applies $A$; `matvec(Y)` applies the one the
-    method is built on ($B$ for `Discrete`, else $A$) and `step(Y)` the method's per-step map.
-    All keep $y_0$ fixed and zero every block above the order.
+    `discrete_map(Y)` applies $B$, `generator(Y)` applies $A$; both keep $y_0$ fixed and zero
+    every block above the order. The evolution method is not part of the operator: it is
+    passed beside it (`evolve(op, Y0, T, method=Euler())`, `method.apply(op, Y)`).
     """
 
     poly: PolynomialMap
     order: Int[Array, ""]
     max_order: int = eqx.field(static=True)
-    method: AbstractEvolution
 
     @property
     def n(self) -> int:
         """Number of variables $n$ of the map."""
         return self.poly.n
+
+    @property
+    def eta(self):
+        """The learning rate $\\eta$ of the map (the flow time of one GD step)."""
+        return self.poly.eta
 
     @property
     def dtype(self):
@@ -157,16 +164,6 @@ class CarlemanOperator(eqx.Module):
         """$A Y$, the continuous Carleman matrix of the gradient flow, truncated."""
         return self._generator(blocks)
 
-    @eqx.filter_jit
-    def matvec(self, blocks: Blocks) -> Blocks:
-        """The operator the method is built on: $B Y$ (`Discrete`) or $A Y$ (the others)."""
-        return self.method.operator(self, blocks)
-
-    @eqx.filter_jit
-    def step(self, blocks: Blocks) -> Blocks:
-        """One step of the method's linear recursion ($BY$, $Y + \\eta A Y$, ...)."""
-        return self.method.step(self, blocks)
-
     def _discrete(self, y: Blocks) -> Blocks:
         big_n, p = self.max_order, self.poly
         # z[(i, r)]: sum over {1,2}-words of the first i output modes applied to the inputs,
@@ -213,29 +210,31 @@ class CarlemanOperator(eqx.Module):
         return tuple(out)
 
     # ---- flat and exported views ---------------------------------------------------------
-    def flat_matvec(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
-        """`matvec` on flat vectors."""
-        return self.flatten(self.matvec(self.unflatten(v)))
-
-    def flat_step(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
-        """`step` on flat vectors (the history system's map)."""
-        return self.flatten(self.step(self.unflatten(v)))
-
     def flat_generator(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
         """`generator` on flat vectors."""
         return self.flatten(self.generator(self.unflatten(v)))
 
-    def as_lineax(self) -> lx.FunctionLinearOperator:
-        """The operator ($B$ or $A$) on flat vectors, as a lineax operator."""
+    def flat_discrete(self, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
+        """`discrete_map` on flat vectors."""
+        return self.flatten(self.discrete_map(self.unflatten(v)))
+
+    def as_lineax(
+        self, *, which: Literal["discrete", "generator"] = "discrete"
+    ) -> lx.FunctionLinearOperator:
+        """$B$ (`which="discrete"`) or $A$ (`"generator"`) on flat vectors, as a lineax operator.
+
+        **Arguments:** `which` (the map).
+
+        **Returns:** a `lineax.FunctionLinearOperator`.
+        """
         spec = jax.ShapeDtypeStruct((self.dim,), self.dtype)
-        return lx.FunctionLinearOperator(self.flat_matvec, spec)
+        return lx.FunctionLinearOperator(_flat(self, which), spec)
 
-    def to_dense(
-        self, *, which: Literal["matvec", "step", "generator"] = "matvec", memory_limit=None
-    ):
-        """The `(dim, dim)` matrix of `matvec` (or of `step`, or of `generator`).
+    def to_dense(self, *, which: Literal["discrete", "generator"] = "discrete", memory_limit=None):
+        """The `(dim, dim)` matrix of $B$ (`which="discrete"`) or of $A$ (`"generator"`); the
+        matrix of a method's per-step map is `method.matrix(op)`.
 
-        **Arguments:** `which` (the action), `memory_limit` (bytes allowed; small sizes only).
+        **Arguments:** `which` (the map), `memory_limit` (bytes allowed; small sizes only).
 
         **Returns:** the dense matrix.
         """
@@ -244,9 +243,7 @@ class CarlemanOperator(eqx.Module):
         )
         return _dense(self, which)
 
-    def to_bcoo(
-        self, *, which: Literal["matvec", "step", "generator"] = "matvec", memory_limit=None
-    ):
+    def to_bcoo(self, *, which: Literal["discrete", "generator"] = "discrete", memory_limit=None):
         """The same matrix as a `jax.experimental.sparse.BCOO` (small sizes only).
 
         **Arguments:** as `to_dense`.
@@ -256,18 +253,22 @@ class CarlemanOperator(eqx.Module):
         return jsparse.BCOO.fromdense(self.to_dense(which=which, memory_limit=memory_limit))
 
 
+def _flat(op: CarlemanOperator, which: str):
+    maps = {"discrete": op.flat_discrete, "generator": op.flat_generator}
+    if which not in maps:
+        raise ValueError(f"`which` must be one of {tuple(maps)}, got {which!r}.")
+    return maps[which]
+
+
 @eqx.filter_jit
 def _dense(op: CarlemanOperator, which: str):
-    fn = {"matvec": op.flat_matvec, "step": op.flat_step, "generator": op.flat_generator}[which]
-    return jax.vmap(fn, in_axes=1, out_axes=1)(jnp.eye(op.dim, dtype=op.dtype))
+    return jax.vmap(_flat(op, which), in_axes=1, out_axes=1)(jnp.eye(op.dim, dtype=op.dtype))
 
 
 def carleman(
     poly: PolynomialMap,
     order,
     *,
-    form: str | None = None,
-    method: AbstractEvolution | str | None = None,
     max_order: int | None = None,
     memory_limit: int | None = None,
 ) -> CarlemanOperator:
@@ -277,11 +278,6 @@ def carleman(
 
     - `poly`: the `PolynomialMap` ($F_0, F_1, F_2$ and $\\eta$).
     - `order`: truncation order $N \\ge 1$; may be traced when `max_order` is given.
-    - `form`: shorthand of the method: "discrete" (exact lift of the GD map), "euler" (PNAS
-      Carleman matrix $A$ of the gradient flow, stepped by forward Euler), "taylor" or "expm";
-      default "discrete".
-    - `method`: the evolution method as a value (`Discrete()`, `Euler()`,
-      `TruncatedTaylor(K, segments)`, `Expm()`); give `method` or `form`, not both.
     - `max_order`: static $N_{\\max}$ fixing the state size; default `order` (then `order` must
       be concrete).
     - `memory_limit`: bytes allowed for one matvec's working set (default: a fraction of the
@@ -290,7 +286,6 @@ def carleman(
     **Returns:** a `CarlemanOperator`. Raises before allocating anything when the order is out
     of range or the state would not fit.
     """
-    method = method_or_form(method, form)
     if max_order is None:
         if not is_concrete(order):
             raise ValueError(
@@ -315,4 +310,4 @@ def carleman(
         order = eqx.error_if(
             order, (order < 1) | (order > max_order), f"`order` must lie in [1, {max_order}]."
         )
-    return CarlemanOperator(poly, order, max_order, method)
+    return CarlemanOperator(poly, order, max_order)

@@ -56,6 +56,7 @@ def _run(args, parser) -> int:
             raise ExperimentError("--set applies to one experiment; run them one at a time.")
     except ExperimentError as e:
         parser.error(str(e))
+    diverged = False
     for name in names:
         out = args.out if len(names) == 1 else (args.out or Path("results")) / name
         print(f"== {name} ({REGISTRY[name].summary}), preset {args.preset}", flush=True)
@@ -67,11 +68,17 @@ def _run(args, parser) -> int:
             # that diverged (NaN/inf at a named step): a message, not a traceback
             parser.error(f"{name} stopped, nothing was written: {e}")
         print(res.output.table)
+        for line in res.output.warnings:
+            print(f"warning: {line}", flush=True)
+        diverged |= bool(res.output.warnings)
         print(
             f"\n{name}: {res.seconds:.1f} s; report {res.report}; data {res.json}; plots "
             + ", ".join(str(p) for p in res.figures),
             flush=True,
         )
+    if diverged and args.strict:
+        print("qsgd-jax: a run diverged (see the warnings above); exiting with status 3 (--strict)")
+        return 3
     return 0
 
 
@@ -82,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     - `argv`: the arguments without the program name (default: `sys.argv[1:]`).
 
-    **Returns:** the exit status (0 on success; bad input exits with argparse's status 2).
+    **Returns:** the exit status (0 on success; bad input exits with argparse's status 2; with
+    `--strict`, 3 when a run diverged).
     """
     # Progress bars (stderr) are on for command-line runs unless the user switched them off.
     os.environ.setdefault(PROGRESS_ENV_VAR, "1")
@@ -107,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a preset setting; repeatable; lists are comma-separated, "
         "e.g. --set sparse_steps=100 --set hidden=64,64",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when a window or a baseline run diverged (default: warn)",
     )
     run.add_argument(
         "--out",

@@ -1,15 +1,13 @@
 """Exact evolution of the truncated Carleman system, the exact GD reference, and their error.
 
 `evolve` iterates the per-step map of an evolution method (`Discrete()`: $Y(t+1) = BY(t)$,
-`Euler()`: $Y(t) + \\eta A Y(t)$, `TruncatedTaylor(K, r)`, `Expm()`) with `lax.scan`.
+`Euler()`: $Y(t) + \\eta A Y(t)$, `TruncatedTaylor(K, r)`, `Expm()`) with the one driver.
 `gd_trajectory` iterates the nonlinear GD map itself, $u_{t+1} = F(u_t)$. `carleman_error`
 gives the Carleman-truncation part of the error budget,
-$\\lVert y_1(t) - u_t^{\\mathrm{GD}} \\rVert$ (DESIGN §2).
+$\\lVert y_1(t) - u_t^{\\mathrm{GD}} \\rVert$ (see the error-budget math page).
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import equinox as eqx
 import jax
@@ -18,7 +16,7 @@ from jaxtyping import Array, Float, Inexact, Int
 
 from ._carleman import CarlemanOperator
 from ._errors import check_int_range
-from ._evolution import AbstractEvolution, Blocks, as_evolution
+from ._evolution import AbstractEvolution, Blocks, Discrete, as_evolution, drive, with_initial
 from ._polynomial import PolynomialMap
 from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
 
@@ -39,27 +37,23 @@ class Trajectory(AbstractResult):
     what = "Carleman evolution"
 
 
-def _block_norms(blocks: Blocks):
-    return jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in blocks])
-
-
 def evolve(
     op: CarlemanOperator,
     Y0: Blocks,
     steps: int,
     *,
-    method: AbstractEvolution | str | None = None,
+    method: AbstractEvolution | str = Discrete(),
     throw: bool = False,
 ) -> Trajectory:
     """Run `steps` steps of the linear Carleman recursion from `Y0` (use `op.lift(u0)`).
 
     **Arguments:**
 
-    - `op`: the `CarlemanOperator` (its map $F$, order $N$ and default method).
+    - `op`: the `CarlemanOperator` (its map $F$ and order $N$).
     - `Y0`: initial blocks, as returned by `op.lift`.
     - `steps`: number of steps $T$ (a static Python int).
-    - `method`: the evolution method (`Discrete()`, `Euler()`, `TruncatedTaylor(K, segments)`,
-      `Expm()` or a shorthand string); default the operator's own (`carleman(method=...)`).
+    - `method`: the evolution method (`Discrete()`, the default, `Euler()`,
+      `TruncatedTaylor(K, segments)`, `Expm()`, or the shorthand of one).
     - `throw`: raise `NonFiniteError` (eagerly, or at run time under `jit`) when the run
       produced a NaN or inf; default `False`, the `Trajectory` carries `status`.
 
@@ -70,22 +64,18 @@ def evolve(
         raise ValueError(
             f"`Y0` must have max_order + 1 = {op.max_order + 1} blocks, got {len(Y0)}."
         )
-    if method is not None:
-        op = dataclasses.replace(op, method=as_evolution(method))
-    return apply_throw(_evolve(op, Y0, steps), throw)
+    return apply_throw(_evolve(as_evolution(method), op, Y0, steps), throw)
 
 
 @eqx.filter_jit
-def _evolve(op, Y0, steps):
-    def body(Y, _):
-        Y = op.method.step(op, Y)
-        return Y, (op.project(Y), _block_norms(Y))
-
-    Y0 = op.method.init(op, Y0)
-    final, (y1s, norms) = jax.lax.scan(body, Y0, None, length=steps)
-    y1 = jnp.concatenate([op.project(Y0)[None], y1s])
-    norms = jnp.concatenate([_block_norms(Y0)[None], norms])
-    return Trajectory(y1, norms, final, finite_status(y1, norms), first_nonfinite_step(y1, norms))
+def _evolve(method, op, Y0, steps):
+    Y0 = op.truncate(Y0)
+    run = drive(method, op, Y0, jnp.arange(steps))
+    y1s, norms = run.out
+    y1 = with_initial(op.project(Y0), y1s)
+    norms = with_initial(jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in Y0]), norms)
+    status = finite_status(y1, norms)
+    return Trajectory(y1, norms, run.final, status, first_nonfinite_step(y1, norms))
 
 
 @eqx.filter_jit
@@ -135,7 +125,7 @@ def carleman_error(
     u0: Inexact[Array, " n"],
     steps: int,
     *,
-    method: AbstractEvolution | str | None = None,
+    method: AbstractEvolution | str = Discrete(),
     throw: bool = True,
 ) -> CarlemanError:
     """Evolve the lift of `u0` and the exact GD map for `steps` steps and compare them.
@@ -145,7 +135,7 @@ def carleman_error(
     - `op`: the `CarlemanOperator`.
     - `u0`: the start point $u_0$, shape `(n,)`.
     - `steps`: number of steps $T$ (a static Python int).
-    - `method`: the evolution method (default the operator's own), as in `evolve`.
+    - `method`: the evolution method (default `Discrete()`), as in `evolve`.
     - `throw`: when a run produced a NaN or inf, raise `NonFiniteError` (a `RuntimeError`):
       eagerly naming the first non-finite step, under `jit`/`vmap` at run time. With
       `throw=False` the result is returned and carries `status` and `nonfinite_step`.
@@ -153,14 +143,12 @@ def carleman_error(
     **Returns:** a `CarlemanError`.
     """
     check_int_range("steps", steps, 0)
-    if method is not None:
-        op = dataclasses.replace(op, method=as_evolution(method))
-    return apply_throw(_carleman_error(op, u0, steps), throw)
+    return apply_throw(_carleman_error(as_evolution(method), op, u0, steps), throw)
 
 
 @eqx.filter_jit
-def _carleman_error(op, u0, steps):
-    traj = _evolve(op, op.lift(u0), steps)
+def _carleman_error(method, op, u0, steps):
+    traj = _evolve(method, op, op.lift(u0), steps)
     gd = gd_trajectory(op.poly, u0, steps)
     absolute = jnp.linalg.norm(traj.y1 - gd, axis=-1)
     scale = jnp.linalg.norm(gd, axis=-1)

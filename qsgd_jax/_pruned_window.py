@@ -5,7 +5,7 @@ coordinate and a traced keep-mask $k$ (magnitude pruning at the traced sparsity)
 field, $f_0 = -k \\odot g$, $f_1 v = -k \\odot H (k \\odot v)$,
 $f_2[a b^\\top] = -\\tfrac12 k \\odot \\mathcal{T}(k \\odot a, k \\odot b, \\cdot)$. Pruned
 coordinates start at 0 and have zero rows, so they stay exactly 0, and the active block is the
-active-set field of DESIGN §2. The Carleman state is the factored one (`FactoredState`), so
+active-set field of the Taylor model. The Carleman state is the factored one (`FactoredState`), so
 $N = 2$ runs on the whole model; the reference is exact SGD on the same pruned model and
 batches.
 """
@@ -23,8 +23,7 @@ from jaxtyping import Array, Float, PyTree
 
 from ._carleman import CarlemanOperator
 from ._errors import check_int_range, is_concrete
-from ._evolution import Discrete
-from ._factored import FactoredState
+from ._evolution import Discrete, FactoredState, drive
 from ._field import AbstractField
 from ._loss_model import ActiveSet, LossField
 from ._polynomial import PolynomialMap
@@ -123,22 +122,32 @@ def pruned_window_error(
     order = jnp.asarray(config["order"], jnp.int32)
     active = ActiveSet(flat * keep, jnp.arange(flat.shape[0], dtype=jnp.int32), unravel)
 
-    def body(carry, t):
-        y, u_gd, u_poly = carry
+    def operator(t):
         batch = jax.tree_util.tree_map(lambda x: x[t], batches)
         field = _KeptField(LossField(loss_fn, active, batch, 2), keep)
-        y = state.step(
-            Discrete(), CarlemanOperator(PolynomialMap(field, eta), order, 2, Discrete()), y
-        )
+        return CarlemanOperator(PolynomialMap(field, eta), order, 2)
+
+    def observe(t, op, y, stats, carry):
+        u_gd, u_poly = carry
+        batch = jax.tree_util.tree_map(lambda x: x[t], batches)
         grad = jax.grad(lambda u: loss_fn(active.embed(u), batch))(u_gd)
         u_gd = u_gd - eta * keep * grad
-        u_poly = u_poly + eta * field(u_poly)
+        u_poly = u_poly + eta * op.poly.field(u_poly)
         norms = (jnp.linalg.norm(y.y1 - u_gd), jnp.linalg.norm(y.y1 - u_poly))
-        return (y, u_gd, u_poly), norms + (jnp.linalg.norm(u_gd),)
+        return (u_gd, u_poly), norms + (jnp.linalg.norm(u_gd),)
 
-    y0 = state.init(flat.shape[0], 2, steps, dtype)
+    y0 = state.zero(flat.shape[0], 2, steps, dtype)
     zero = jnp.zeros_like(flat)
-    (y, *_), (err, carl, scale) = jax.lax.scan(body, (y0, zero, zero), jnp.arange(steps))
+    run = drive(
+        Discrete(),
+        operator,
+        y0,
+        jnp.arange(steps),
+        state=state,
+        observe=observe,
+        carry=(zero, zero),
+    )
+    y, (err, carl, scale) = run.final, run.out
     scale = jnp.where(scale == 0, 1.0, scale)
     rel = err / scale
     return {

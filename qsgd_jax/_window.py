@@ -25,7 +25,7 @@ $$\\hat u - u^{\\mathrm{GD}}_{T} = \\underbrace{\\hat u - y_1}_{\\text{read-out}
 
 ($u^{\\mathrm{poly}}$: GD on the Taylor models; $u^{\\mathrm{flow}}$: their gradient flow by RK4;
 $y_1^{\\mathrm{ref}}$: the Taylor series to order $K + 8$; the terms come from the one error
-budget, `qsgd_jax._budget.budget_step`. For `Discrete`/`Euler` the Carleman term is
+budget. For `Discrete`/`Euler` the Carleman term is
 $y_1 - u^{\\mathrm{poly}}$ and the Taylor / time terms do not apply: NaN.) It also holds the
 dissipation metrics at the window start, $\\kappa$ and $P$ of the window's history system
 $L = I - \\sum_t |t\\rangle\\langle t-1| \\otimes M_t - \\dots$ (exact SVD when small, Lanczos
@@ -50,8 +50,7 @@ from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
 from ._condition import amplification_rounds, condition_number, target_probability
 from ._dissipation import dissipation
 from ._errors import check_finite_tree
-from ._evolution import Discrete
-from ._factored import FactoredState
+from ._evolution import Discrete, FactoredState, drive, with_initial
 from ._field import DenseField
 from ._history import history_system
 from ._loss_model import ActiveSet, LossField, dense_field
@@ -93,17 +92,18 @@ class _Steps(eqx.Module):
         return jax.tree_util.tree_map(lambda x: x[t], self.fields)
 
     def operator(self, field, order1: bool = False) -> CarlemanOperator:
-        """Step's Carleman operator with the configured method (`order1`: the discrete
-        $(y_0, y_1)$ block, whose history system is the one a factored state can afford)."""
+        """Step's Carleman operator (`order1`: the $(y_0, y_1)$ block, whose history system is
+        the one a factored state can afford)."""
         poly, cfg = PolynomialMap(field, self.eta), self.config
         if order1:
-            return CarlemanOperator(poly, jnp.ones((), jnp.int32), 1, Discrete())
-        return CarlemanOperator(poly, cfg.order, cfg.max_order, cfg.method)
+            return CarlemanOperator(poly, jnp.ones((), jnp.int32), 1)
+        return CarlemanOperator(poly, cfg.order, cfg.max_order)
 
     def flat_step(self, t, x, order1: bool = False):
         """$M_t x$ on flat Carleman states, $t = 1..T_q$ (the history system's maps)."""
         field = self.field(t - 1, degree=1) if order1 else self.field(t - 1)
-        return self.operator(field, order1).flat_step(x)
+        method = Discrete() if order1 else self.config.method
+        return method.flat_step(self.operator(field, order1), x)
 
 
 def _divergence(norms, out, base, cfg):
@@ -164,10 +164,8 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     zero_u = jnp.zeros((s,), dtype)
     k_read, k_diss, k_kappa = jax.random.split(key, 3)
 
-    def body(carry, t):
-        Y, u_gd, refs = carry
-        op = st.operator(st.field(t))
-        Y = state.step(method, op, Y)
+    def observe(t, op, Y, stats, carry):
+        u_gd, refs = carry
         y1 = state.y1(Y)
         out = {"norms": state.block_norms(Y, cfg.max_order), "dropped": state.dropped(Y)}
         if cfg.keep_trajectory:
@@ -179,13 +177,22 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
             refs, terms = budget_step(method, op, y1, refs)
             out.update(terms, model=_norm(refs[0] - u_gd), total=_norm(y1 - u_gd))
             out["gd"] = _norm(u_gd)
-        return (Y, u_gd, refs), out
+        return (u_gd, refs), out
 
-    Y0 = state.init(s, cfg.max_order, T, dtype)
+    Y0 = state.zero(s, cfg.max_order, T, dtype)
     refs = (zero_u, zero_u, None if factored else Y0)
-    (Y, u_gd, _), out = jax.lax.scan(body, (Y0, zero_u, refs), jnp.arange(T))
+    run = drive(
+        method,
+        lambda t: st.operator(st.field(t)),
+        Y0,
+        jnp.arange(T),
+        state=state,
+        observe=observe,
+        carry=(zero_u, refs),
+    )
+    Y, (u_gd, _), out = run.final, run.carry, run.out
     norms0 = jnp.zeros((cfg.max_order + 1,), dtype).at[0].set(1)
-    norms = jnp.concatenate([norms0[None], out["norms"]])
+    norms = with_initial(norms0, out["norms"])
     diverged, step, status = _divergence(norms, out, base, cfg)
 
     y1 = state.y1(Y)
@@ -200,7 +207,7 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     def series(name):
         if name not in out:
             return jnp.full((T + 1,), jnp.nan, dtype)
-        return jnp.concatenate([jnp.zeros((1,), dtype), out[name]])
+        return with_initial(jnp.zeros((), dtype), out[name])
 
     d = carleman_dim(s, cfg.max_order)
     diss, kap = None, (nan, nan, nan, nan)
@@ -230,13 +237,13 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         window_runs=runs,
         diverged_step=step,
         status=status,
-        y1=jnp.concatenate([zero_u[None], out["y1"]]) if cfg.keep_trajectory else None,
+        y1=with_initial(zero_u, out["y1"]) if cfg.keep_trajectory else None,
         compression_error=series("dropped"),
         num_steps=T,
         active_size=s,
         num_params=flat.shape[0],
         max_order=cfg.max_order,
-        form=method.name,
+        method=method.name,
         history_size=(T + cfg.idle + 1) * d,
         history_qubits=_clog2(T + cfg.idle + 1) + _clog2(d),
         state="factored" if factored else "dense",

@@ -14,19 +14,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._carleman import carleman_bytes, carleman_dim
 from ._dissipation import DENSE_LIMIT
 from ._errors import (
+    InvalidArgumentError,
+    check_choice,
     check_int_range,
     check_memory,
+    check_number,
     check_positive,
     default_memory_limit,
+    in_interval,
     is_concrete,
 )
-from ._evolution import AbstractEvolution, Discrete, method_or_form
-from ._factored import AbstractCarlemanState, DenseState, FactoredState, as_state
+from ._evolution import (
+    AbstractCarlemanState,
+    AbstractEvolution,
+    DenseState,
+    Discrete,
+    FactoredState,
+    as_evolution,
+    as_state,
+)
 from ._prune import check_mask
 from ._readout import AbstractReadout, as_readout
 from ._readout._checks import check_shots
@@ -46,16 +57,13 @@ class WindowConfig(eqx.Module):
     - `order`: Carleman order $N \\le$ `max_order` (traced).
     - `max_order`: static $N_{\\max}$ sizing the state (default `order`).
     - `method`: the evolution method, a value: `Discrete()` (default), `Euler()`,
-      `TruncatedTaylor(K, segments)`, `Expm()` (small sizes).
-    - `form`: the method's shorthand, "discrete", "euler", "taylor" or "expm" (when `method`
-      is not given; not both).
+      `TruncatedTaylor(K, segments)`, `Expm()` (small sizes), or the shorthand of one.
     - `readout`: the read-out method, a value: `Exact()` (infinite shots, the default),
       `Sampled()` (measurement statistics) or `GaussianSurrogate()` (differentiable), or the
       shorthand "exact", "sample", "gaussian".
     - `shots`: tomography shots $N_s$ per measurement round (traced).
     - `batching`: "sgd" (`batches` has a leading step axis, one batch per step) or "full" (one
       batch for every step: full-batch GD).
-    - `taylor_order`, `segments`: $K$ and $r$ of the "taylor" shorthand.
     - `idle`: idle copies $p$ of the history system (default 0: the article's Eq. 6, no
       padding; $p = T_q$ is the padded variant, which raises the target probability).
     - `diagnostics`: measure the error budget and the dissipation (off for speed, e.g. under
@@ -102,13 +110,10 @@ class WindowConfig(eqx.Module):
         degree: int = 1,
         order=1,
         max_order: int | None = None,
-        method: AbstractEvolution | str | None = None,
-        form: str | None = None,
+        method: AbstractEvolution | str = Discrete(),
         readout: AbstractReadout | str = "exact",
         shots=10_000,
         batching: str = "sgd",
-        taylor_order: int = 4,
-        segments: int = 1,
         idle: int | None = None,
         diagnostics: bool = True,
         history: bool = True,
@@ -119,21 +124,14 @@ class WindowConfig(eqx.Module):
         state="dense",
         memory_limit: int | None = None,
     ):
-        check_positive("eta", eta)
+        check_positive("eta", eta)  # a real scalar always; > 0 now if concrete
         check_int_range("num_steps", num_steps, 1)
-        check_int_range("taylor_order", taylor_order, 0)
-        check_int_range("segments", segments, 1)
-        method = method_or_form(method, form, taylor_order=taylor_order, segments=segments)
-        checks = (
-            ("degree", degree, (1, 2)),
-            ("batching", batching, BATCHING),
-        )
-        for name, value, allowed in checks:
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}.")
+        method = as_evolution(method)
+        check_choice("degree", degree, (1, 2))
+        check_choice("batching", batching, BATCHING)
         if max_order is None:
             if not is_concrete(order):
-                raise ValueError("`order` is traced, so pass a static `max_order`.")
+                raise InvalidArgumentError("`order` is traced, so pass a static `max_order`.")
             check_int_range("order", order, 1)  # before int(): 1.5 must not become 1
             max_order = int(order)
         check_int_range("max_order", max_order, 1)
@@ -141,15 +139,20 @@ class WindowConfig(eqx.Module):
         readout = as_readout(readout, "readout")
         if readout.uses_shots:  # the surrogate is smooth in N: any real >= 1
             check_shots(shots, integer=readout.integer_shots)
+        else:  # unused, but still one real number
+            check_number("shots", shots, finite=False)
         check_int_range("kappa_iters", kappa_iters, 1)
         check_positive("divergence_factor", divergence_factor)
         check_positive("max_relative_error", max_relative_error)
-        state = as_state(state)
-        if not isinstance(state, str):
+        if state != "auto":
+            state = as_state(state)
             state.check(max_order=int(max_order), method=method)
         self.eta = jnp.asarray(eta)
         self.shots = jnp.asarray(shots, jnp.result_type(float))
-        self.order = jnp.asarray(order, jnp.int32)
+        order = jnp.asarray(order)
+        if jnp.issubdtype(order.dtype, jnp.floating):  # traced: a non-integral N becomes -1,
+            order = jnp.where(in_interval(order, integer=True), order, -1)  # `arguments_ok`
+        self.order = order.astype(jnp.int32)  # reports it, rather than truncating it
         self.num_steps, self.degree, self.max_order = int(num_steps), int(degree), int(max_order)
         self.method, self.readout, self.batching = method, readout, batching
         if idle is not None:
@@ -163,6 +166,25 @@ class WindowConfig(eqx.Module):
             check_int_range("memory_limit", memory_limit, 1)
         self.memory_limit = memory_limit
 
+    def arguments_ok(self) -> Bool[Array, ""]:
+        """Whether the traced fields hold valid values: the run-time side of the door checks.
+
+        A concrete configuration was checked when it was built; a traced one (`eta`, `shots`
+        or `order` under `jit`, `vmap`, `grad` or a sweep) is only known when the program runs.
+        The window ORs this predicate into its status (`RESULTS.invalid_argument` where it is
+        false), so that `throw=False` reports it and `throw=True` raises, instead of running,
+        e.g., gradient *ascent* for a negative $\\eta$.
+
+        **Returns:** a traceable bool: $\\eta$ finite and $> 0$, `shots` finite and $\\ge 1$
+        (an integer for sampling read-outs; not checked for `Exact()`), `order` an integer in
+        [1, `max_order`].
+        """
+        ok = in_interval(self.eta, 0, low_open=True)
+        ok = ok & in_interval(self.order, 1, self.max_order, integer=True)
+        if self.readout.uses_shots:
+            ok = ok & in_interval(self.shots, 1, integer=self.readout.integer_shots)
+        return ok
+
 
 def window_index(params: PyTree, mask: PyTree) -> Int[Array, " s"]:
     """Validate `mask` against `params` and return the flat indices of the active set.
@@ -173,7 +195,7 @@ def window_index(params: PyTree, mask: PyTree) -> Int[Array, " s"]:
     """
     check_mask(params, mask)
     if not is_concrete(mask):
-        raise TypeError(
+        raise InvalidArgumentError(
             "`mask` must be concrete (not traced under jit/vmap/grad): it fixes the active-set "
             "size s, an array shape. Close over it instead of passing it as a traced argument."
         )
@@ -260,12 +282,12 @@ def check_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -
     """
     leaves = jax.tree_util.tree_leaves(batches)
     if not leaves:
-        raise ValueError("`batches` is empty; pass the window's batch(es).")
+        raise InvalidArgumentError("`batches` is empty; pass the window's batch(es).")
     if config.batching == "sgd":
         lengths = {int(jnp.shape(x)[0]) if jnp.ndim(x) else 0 for x in leaves}
         nb = min(lengths)
         if len(lengths) != 1 or nb < config.num_steps:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`batches` holds {nb} batches (leading axis of every leaf: {sorted(lengths)}) "
                 f"but the window has T_q = config.num_steps = {config.num_steps} steps; pass at "
                 "least one batch per step, or batching='full' for full-batch GD."

@@ -7,6 +7,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ._carleman import carleman_dim
@@ -16,8 +17,8 @@ from ._status import RESULTS, AbstractResult
 
 
 class WindowReport(AbstractResult):
-    """What a window measured (DESIGN §2 error budget; NaN where a term does not apply or
-    `diagnostics=False`).
+    """What a window measured (the error budget of the window math page; NaN where a term does
+    not apply or `diagnostics=False`).
 
     **Fields:** per step $t = 0..T_q$ (absolute $\\ell_2$ norms on the active set):
     `model_error` ($u^{\\mathrm{poly}} - u^{\\mathrm{GD}}$), `carleman_error`,
@@ -33,7 +34,8 @@ class WindowReport(AbstractResult):
     `state_bytes` (bytes of the stored Carleman state) and `dense_state_bytes` (what the dense
     state of the same order would need); `kappa_scope` ("full": $\\kappa$ and $P$ of the whole
     Carleman history system, or "order-1 block": of its $(y_0, y_1)$ block, when the full
-    Carleman space does not fit, i.e. with the factored state).
+    Carleman space does not fit, i.e. with the factored state); `method` (the evolution
+    method's name).
     """
 
     model_error: Float[Array, " T1"]
@@ -60,7 +62,7 @@ class WindowReport(AbstractResult):
     active_size: int = eqx.field(static=True)
     num_params: int = eqx.field(static=True)
     max_order: int = eqx.field(static=True)
-    form: str = eqx.field(static=True)
+    method: str = eqx.field(static=True)
     history_size: int = eqx.field(static=True)
     history_qubits: int = eqx.field(static=True)
     state: str = eqx.field(static=True)
@@ -112,6 +114,12 @@ class WindowReport(AbstractResult):
             **kwargs,
         )
 
+    @property
+    def succeeded(self) -> bool:
+        """Whether the (concrete) window's status is `RESULTS.successful` (every run of a
+        batched report)."""
+        return bool(np.all(np.asarray(self.status._value) == RESULTS.successful._value))
+
     def summary(self) -> dict[str, Any]:
         """JSON-able summary of the final-step figures."""
         rel = self.relative()
@@ -126,7 +134,7 @@ class WindowReport(AbstractResult):
             diverged_step=int(self.diverged_step),
             status=RESULTS[self.status],
             num_steps=self.num_steps,
-            form=self.form,
+            method=self.method,
             active_size=self.active_size,
             history_size=self.history_size,
             state=self.state,

@@ -16,7 +16,7 @@ def _setup(eta=0.1):
 def test_budget_terms_match_scipy_references():
     loss, poly = _setup()
     steps = 20
-    b = qj.error_budget(poly, loss.u0, steps, order=2, taylor_order=3).raise_if_failed()
+    b = qj.error_budget(poly, loss.u0, steps, order=2, method=qj.TruncatedTaylor(3)).raise_if_failed()
     # exact gradient flow from scipy, GD by hand
     f = poly.field
 
@@ -33,8 +33,8 @@ def test_budget_terms_match_scipy_references():
     gd = np.stack(gd)
     np.testing.assert_allclose(b.time_discretization, np.linalg.norm(flow - gd, axis=1), atol=1e-9)
     # Carleman flow by scipy expm of the independently checked dense A
-    op = qj.carleman(poly, 2, form="euler")
-    a = np.asarray(op.to_dense())
+    op = qj.carleman(poly, 2)
+    a = np.asarray(op.to_dense(which="generator"))
     y0 = np.asarray(op.flatten(op.lift(loss.u0)))
     y_exp = np.stack([scipy.linalg.expm(t * a) @ y0 for t in ts])[:, 1:5]
     np.testing.assert_allclose(
@@ -47,9 +47,9 @@ def test_budget_terms_match_scipy_references():
 
 def test_each_term_responds_to_its_own_knob_only():
     loss, poly = _setup()
-    base = qj.error_budget(poly, loss.u0, 15, order=2, taylor_order=2)
-    more_k = qj.error_budget(poly, loss.u0, 15, order=2, taylor_order=6)
-    more_n = qj.error_budget(poly, loss.u0, 15, order=4, taylor_order=2)
+    base = qj.error_budget(poly, loss.u0, 15, order=2, method=qj.TruncatedTaylor(2))
+    more_k = qj.error_budget(poly, loss.u0, 15, order=2, method=qj.TruncatedTaylor(6))
+    more_n = qj.error_budget(poly, loss.u0, 15, order=4, method=qj.TruncatedTaylor(2))
     # Taylor order: Taylor term falls, the other two unchanged
     assert float(jnp.max(more_k.taylor_truncation)) < 1e-3 * float(jnp.max(base.taylor_truncation))
     np.testing.assert_allclose(more_k.carleman_truncation, base.carleman_truncation, atol=1e-12)
@@ -61,14 +61,14 @@ def test_each_term_responds_to_its_own_knob_only():
     np.testing.assert_allclose(more_n.time_discretization, base.time_discretization, atol=1e-12)
     # Time discretization is first order in eta at fixed flow time (1 = 10 x 0.1 = 20 x 0.05)
     _, half = _setup(eta=0.05)
-    t_half = qj.error_budget(half, loss.u0, 20, order=2, taylor_order=4).time_discretization[-1]
+    t_half = qj.error_budget(half, loss.u0, 20, order=2, method=qj.TruncatedTaylor(4)).time_discretization[-1]
     ratio = float(base.time_discretization[10] / t_half)
     assert 1.8 < ratio < 2.2, ratio
 
 
 def test_relative_budget_and_lcu_report():
     loss, poly = _setup()
-    b = qj.error_budget(poly, loss.u0, 5, order=2, taylor_order=4, segments=2)
+    b = qj.error_budget(poly, loss.u0, 5, order=2, method=qj.TruncatedTaylor(4, segments=2))
     rel = b.relative()
     np.testing.assert_allclose(rel["total"], b.total / b.gd_norm, rtol=1e-12)
     assert b.lcu.success_probability.shape == (5, 2)

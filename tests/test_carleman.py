@@ -20,21 +20,21 @@ def test_matvec_equals_kronecker_assembly(n, degree, order):
     F0, F1, F2 = random_map(n, seed=10 * n + order, degree=degree)
     poly = qj.polynomial_map(F0, F1, F2, eta=eta)
     f2 = None if F2 is None else F2 / eta
-    for form, oracle in (
+    for which, oracle in (
         ("discrete", dense_discrete(F0, F1, F2, order)),
-        ("euler", dense_generator(F0 / eta, (F1 - np.eye(n)) / eta, f2, order)),
+        ("generator", dense_generator(F0 / eta, (F1 - np.eye(n)) / eta, f2, order)),
     ):
-        # to_dense applies the matrix-free matvec to every basis vector
-        dense = qj.carleman(poly, order, form=form).to_dense()
+        # to_dense applies the matrix-free map to every basis vector
+        dense = qj.carleman(poly, order).to_dense(which=which)
         np.testing.assert_allclose(dense, oracle, rtol=0, atol=1e-12 * np.abs(oracle).max())
 
 
 def test_euler_step_is_identity_plus_eta_a():
     n, order, eta = 3, 3, 0.05
     F0, F1, F2 = random_map(n, seed=1)
-    op = qj.carleman(qj.polynomial_map(F0, F1, F2, eta=eta), order, form="euler")
-    a = op.to_dense()
-    np.testing.assert_allclose(op.to_dense(which="step"), np.eye(op.dim) + eta * a, atol=1e-13)
+    op = qj.carleman(qj.polynomial_map(F0, F1, F2, eta=eta), order)
+    a = op.to_dense(which="generator")
+    np.testing.assert_allclose(qj.Euler().matrix(op), np.eye(op.dim) + eta * a, atol=1e-13)
     # PNAS block structure: y0 row is zero, and A_j^k = 0 unless |j - k| <= 1.
     offs = np.cumsum([0] + [n**j for j in range(order + 1)])
     assert np.all(np.asarray(a)[0] == 0)
@@ -85,7 +85,7 @@ def test_traced_order_masks_blocks_and_matches_static_order():
 def test_float32_stays_float32():
     F0, F1, F2 = (x.astype(np.float32) for x in random_map(3, seed=6))
     op = qj.carleman(qj.polynomial_map(F0, F1, F2, eta=np.float32(0.1)), 3)
-    Y = op.step(op.lift(jnp.ones(3, jnp.float32)))
+    Y = qj.Discrete().apply(op, op.lift(jnp.ones(3, jnp.float32)))
     assert all(y.dtype == jnp.float32 for y in Y)
 
 
@@ -96,8 +96,8 @@ def test_bad_input_is_refused_before_work():
         qj.carleman(poly, 0)
     with pytest.raises(ValueError, match="order"):
         qj.carleman(poly, 5, max_order=4)
-    with pytest.raises(ValueError, match="form"):
-        qj.carleman(poly, 2, form="rk4")
+    with pytest.raises(ValueError, match="which"):
+        qj.carleman(poly, 2).to_dense(which="rk4")
     with pytest.raises(qj.MemoryLimitError, match="Carleman state of order 4"):
         qj.carleman(poly, 4, memory_limit=1000)
     with pytest.raises(ValueError, match="max_order"):

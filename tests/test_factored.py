@@ -23,9 +23,9 @@ def _numpy_window(F0, F1, F2, steps):
 
 
 def _run_state(state, poly, order, steps):
-    y = state.init(poly.n, 2, steps, poly.dtype)
+    y = state.zero(poly.n, 2, steps, poly.dtype)
     op = qj.carleman(poly, order, max_order=2)
-    step = jax.jit(lambda y: state.step(qj.Discrete(), op, y))
+    step = jax.jit(lambda y: state.step(qj.Discrete(), op, y, None)[0])
     for _ in range(steps):
         y = step(y)
     return y
@@ -233,7 +233,7 @@ def test_factored_bad_input():
     with pytest.raises(ValueError, match="orders N <= 2"):
         qj.WindowConfig(0.1, 3, degree=2, order=3, state="factored")
     with pytest.raises(ValueError, match="'discrete' form only"):
-        qj.WindowConfig(0.1, 3, degree=2, order=2, form="euler", state="factored")
+        qj.WindowConfig(0.1, 3, degree=2, order=2, method=qj.Euler(), state="factored")
     with pytest.raises(ValueError, match="max_rank"):
         qj.FactoredState(max_rank=0)
     with pytest.raises(ValueError, match="rtol"):

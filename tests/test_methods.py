@@ -29,10 +29,10 @@ class Midpoint(qj.AbstractEvolution):
 
     name: ClassVar[str] = "midpoint"
 
-    def step(self, op, blocks):
-        eta, y = op.poly.eta, op.truncate(blocks)
+    def step(self, op, blocks, state):
+        eta, y = op.eta, op.truncate(blocks)
         half = tuple(b + 0.5 * eta * a for b, a in zip(y, op.generator(y), strict=True))
-        return tuple(b + eta * a for b, a in zip(y, op.generator(half), strict=True))
+        return tuple(b + eta * a for b, a in zip(y, op.generator(half), strict=True)), state, {}
 
 
 METHODS = [
@@ -110,27 +110,31 @@ def test_jvp_wrt_u0(method):
 
 
 def test_string_shorthand_and_bad_method():
-    assert qj.WindowConfig(0.1, 2, form="taylor", taylor_order=3).method.max_terms == 3
+    assert qj.WindowConfig(0.1, 2, method="taylor").method.max_terms == 4
     cfg = qj.WindowConfig(0.1, 2, method=qj.Expm(), readout=qj.readout.Sampled())
     assert isinstance(cfg.method, qj.Expm) and isinstance(cfg.readout, qj.readout.Sampled)
     assert isinstance(
         qj.WindowConfig(0.1, 2, readout="gaussian").readout, qj.readout.GaussianSurrogate
     )
     poly = qj.polynomial_map(F0, np.eye(N) + F1, F2, eta=1.0)
-    assert isinstance(qj.carleman(poly, 2, form="euler").method, qj.Euler)
-    with pytest.raises(ValueError, match="`form` must be one of .*'discrete'.*got 'rk4'"):
-        qj.carleman(poly, 2, form="rk4")
+    assert isinstance(qj.carleman(poly, 2), qj.CarlemanOperator)
+    with pytest.raises(ValueError, match="`method` must be .*'discrete'.*got 'rk4'"):
+        qj.evolve(qj.carleman(poly, 2), qj.carleman(poly, 2).lift(jnp.zeros(N)), 1, method="rk4")
+    with pytest.raises(TypeError, match="`method` must be .*got 'rk4'"):  # the one converter
+        qj.error_budget(poly, jnp.zeros(N), 1, order=1, method="rk4")
     with pytest.raises(ValueError, match="`K`"):
         qj.TruncatedTaylor(-1)
     with pytest.raises(ValueError, match=r"`order` must lie in \[1, inf\], got 0"):
         qj.WindowConfig(0.1, 2, order=0)  # named as `order`, not as the derived `max_order`
-    with pytest.raises(ValueError, match="`method` must be one of .*got 'rk4'"):
+    with pytest.raises(ValueError, match="`method` must be .*got 'rk4'"):
         qj.WindowConfig(0.1, 2, method="rk4")
+    # The shorthand keywords left the entry points: an unknown keyword, not a silent default.
     for call in (
-        lambda: qj.carleman(poly, 2, method=qj.Euler(), form="discrete"),
-        lambda: qj.WindowConfig(0.1, 2, method=qj.Euler(), form="taylor"),
+        lambda: qj.carleman(poly, 2, form="discrete"),
+        lambda: qj.WindowConfig(0.1, 2, form="taylor"),
+        lambda: qj.error_budget(poly, jnp.zeros(N), 1, order=1, taylor_order=2),
     ):
-        with pytest.raises(ValueError, match="not both"):
+        with pytest.raises(TypeError, match="unexpected keyword"):
             call()
 
 

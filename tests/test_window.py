@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_jax import RESULTS, MemoryLimitError, WindowConfig, quantum_window
+from qsgd_jax import RESULTS, MemoryLimitError, TruncatedTaylor, WindowConfig, quantum_window
 from qsgd_jax.ml import apply_mask, load_digits, make_batches, make_mlp, prune_mask
 
 
@@ -57,7 +57,7 @@ def test_error_grows_with_steps_and_shrinks_with_order(setup):
 
 def test_degree1_exact_carleman_and_report(setup):
     model, params, mask, batches = setup
-    cfg = WindowConfig(0.3, 3, form="taylor", taylor_order=3, kappa_iters=16)
+    cfg = WindowConfig(0.3, 3, method=TruncatedTaylor(3), kappa_iters=16)
     p_hat, rep = quantum_window(model.loss_fn, params, mask, batches, cfg, jax.random.key(0))
     # Degree 1 at order 1: Carleman is exact (up to the RK4 reference flow's own error); the
     # flow form adds Taylor-truncation and time-discretization terms.
@@ -142,8 +142,8 @@ def test_bad_input(setup):
     big = WindowConfig(0.1, 2, degree=2, order=3, memory_limit=2**26)
     with pytest.raises(MemoryLimitError, match="order N = 3 over the active set s = 235"):
         quantum_window(model.loss_fn, params, dense, batches, big, jax.random.key(0))
-    with pytest.raises(ValueError, match="`form` must be one of"):
-        WindowConfig(0.1, 2, form="rk4")
+    with pytest.raises(ValueError, match="`method` must be a AbstractEvolution value"):
+        WindowConfig(0.1, 2, method="rk4")
     with pytest.raises(ValueError, match="`order` must lie in"):
         WindowConfig(0.1, 2, order=3, max_order=2)
 

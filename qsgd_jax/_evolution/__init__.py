@@ -1,11 +1,16 @@
-"""The evolution-method family (one file per method) and the string shorthand for it."""
+"""The evolution-method family (one file per method), the Carleman state representations and
+the one driver that scans them."""
 
 from __future__ import annotations
 
+from .._choice import as_choice
 from .base import AbstractEvolution as AbstractEvolution, Blocks as Blocks
 from .discrete import Discrete as Discrete
+from .driver import Run as Run, drive as drive, with_initial as with_initial
 from .euler import Euler as Euler
 from .expm import Expm as Expm
+from .factored import FactoredState as FactoredState, FactoredY as FactoredY
+from .state import AbstractCarlemanState as AbstractCarlemanState, DenseState as DenseState
 from .taylor import (
     LCUReport as LCUReport,
     TaylorEvolution as TaylorEvolution,
@@ -13,58 +18,26 @@ from .taylor import (
     taylor_evolve as taylor_evolve,
 )
 
-SHORTHANDS = ("discrete", "euler", "taylor", "expm")
+_METHODS = {"discrete": Discrete, "euler": Euler, "taylor": TruncatedTaylor, "expm": Expm}
+_STATES = {"dense": DenseState, "factored": FactoredState}
 
 
-def as_evolution(
-    method, *, taylor_order=4, segments: int = 1, name: str = "method"
-) -> AbstractEvolution:
-    """Resolve a method argument: a method value, or its string shorthand.
+def as_evolution(method, name: str = "method") -> AbstractEvolution:
+    """An evolution method value, or its shorthand: "discrete", "euler", "taylor"
+    (`TruncatedTaylor()`, $K = 4$) or "expm".
 
-    **Arguments:**
+    **Arguments:** `method` (the value or shorthand), `name` (the argument, for errors).
 
-    - `method`: an `AbstractEvolution` (returned as is) or one of "discrete", "euler",
-      "taylor", "expm" (the `form=` spelling of `carleman` and `WindowConfig`).
-    - `taylor_order`, `segments`: $K$ and $r$ of "taylor".
-    - `name`: the caller's argument name, for the error message.
-
-    **Returns:** the method value. Raises `ValueError` naming the allowed values otherwise.
+    **Returns:** the method value.
     """
-    if isinstance(method, AbstractEvolution):
-        return method
-    make = {
-        "discrete": Discrete,
-        "euler": Euler,
-        "taylor": lambda: TruncatedTaylor(taylor_order, segments),
-        "expm": Expm,
-    }
-    if not isinstance(method, str) or method not in make:
-        raise ValueError(
-            f"`{name}` must be one of {SHORTHANDS} or an evolution method such as "
-            f"`qsgd_jax.TruncatedTaylor(K=4)`, got {method!r}."
-        )
-    return make[method]()
+    return as_choice(method, AbstractEvolution, _METHODS, name, "qsgd_jax.TruncatedTaylor(K=4)")
 
 
-def method_or_form(method, form, *, taylor_order=4, segments: int = 1) -> AbstractEvolution:
-    """The method of a call that takes `method=` (a value) or its shorthand `form=` (a string).
+def as_state(state, name: str = "state") -> AbstractCarlemanState:
+    """A Carleman state representation, or its shorthand: "dense" or "factored".
 
-    **Arguments:** `method` (an `AbstractEvolution`, a shorthand string, or `None`), `form` (a
-    shorthand string or `None`), `taylor_order` / `segments` ($K$, $r$ of "taylor").
+    **Arguments:** `state` (the value or shorthand), `name` (the argument, for errors).
 
-    **Returns:** the method value; `Discrete()` when neither is given. Raises `ValueError` when
-    both are given (one would be silently ignored).
+    **Returns:** the representation.
     """
-    if method is not None and form is not None:
-        raise ValueError(
-            f"Pass the evolution method as `method=` or as its shorthand `form=`, not both; got "
-            f"method={method!r} and form={form!r}."
-        )
-    if method is None:
-        return as_evolution(
-            "discrete" if form is None else form,
-            taylor_order=taylor_order,
-            segments=segments,
-            name="form",
-        )
-    return as_evolution(method, taylor_order=taylor_order, segments=segments)
+    return as_choice(state, AbstractCarlemanState, _STATES, name, "qsgd_jax.FactoredState()")

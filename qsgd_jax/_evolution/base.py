@@ -2,19 +2,26 @@
 
 A method is a small `eqx.Module` passed as a value (`evolve(op, Y0, T, method=Euler())`,
 `WindowConfig(method=TruncatedTaylor(K=6, segments=2))`). Given a `CarlemanOperator`, which
-applies the discrete map $B$ and the generator $A$ of the Carleman state (DESIGN §2), the method
-decides which one it uses and how: `step(op, Y)` is its per-step linear map $M$ (the map of the
-history system, $M = B$, $I + \\eta A$, $T_K(hA)^r$ or $e^{\\eta A}$). Adding a method is one new
-file in this folder.
+applies the discrete map $B$ and the generator $A$ of the Carleman state (see the Carleman math
+page), the method decides which one it uses and how. As a diffrax solver, it never loops:
+`init(op, Y0)` gives its own state, `step(op, Y, state)` advances one GD step and returns
+`(Y, state, stats)`, and the one driver (`qsgd_jax._evolution.driver.drive`) scans it. Its
+per-step linear map $M$ ($B$, $I + \\eta A$, $T_K(hA)^r$ or $e^{\\eta A}$) is also the map of
+the history system (`flat_step`). Adding a method is one new file in this folder.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Inexact
+
+if TYPE_CHECKING:
+    from .._carleman import CarlemanOperator
 
 Blocks = tuple[Inexact[Array, "..."], ...]
 
@@ -30,13 +37,14 @@ class AbstractEvolution(eqx.Module):
     then has Taylor-truncation and time-discretization terms; otherwise its Carleman term is
     measured against GD directly).
 
-    Subclasses implement `step`; methods built on the discrete map override `operator`.
+    Subclasses implement `step` (and `init` when they carry a state across steps); methods
+    built on the discrete map override `operator`.
     """
 
     name: ClassVar[str]
     flow: ClassVar[bool] = False
 
-    def operator(self, op: Any, blocks: Blocks) -> Blocks:
+    def operator(self, op: CarlemanOperator, blocks: Blocks) -> Blocks:
         """The linear operator the method is built on, applied to a state.
 
         **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
@@ -45,23 +53,27 @@ class AbstractEvolution(eqx.Module):
         """
         return op.generator(blocks)
 
-    def init(self, op: Any, blocks: Blocks) -> Blocks:
-        """The initial state as the method steps it (the blocks above the order zeroed).
+    def init(self, op: CarlemanOperator, blocks: Blocks) -> Any:
+        """The method's own state before the first step (`None`: it carries nothing).
 
-        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (e.g. `op.lift(u0)`).
+        **Arguments:** `op` (the operator of the first step), `blocks` (the initial state).
 
-        **Returns:** the truncated blocks.
+        **Returns:** a pytree, passed to and returned by every `step`.
         """
-        return op.truncate(blocks)
+        return None
 
     @abc.abstractmethod
-    def step(self, op: Any, blocks: Blocks) -> Blocks:
+    def step(
+        self, op: CarlemanOperator, blocks: Blocks, state: Any
+    ) -> tuple[Blocks, Any, dict[str, Array]]:
         """One GD step of the truncated Carleman recursion, $Y \\mapsto M Y$.
 
         **Arguments:** `op` (the `CarlemanOperator` of the step: its map and order), `blocks`
-        (the state, $y_0$ first).
+        (the state, $y_0$ first), `state` (the method's own state).
 
-        **Returns:** the new blocks ($y_0$ fixed, blocks above the order zero).
+        **Returns:** `(blocks, state, stats)`: the new blocks ($y_0$ fixed, blocks above the
+        order zero), the method's new state and a dict of per-step statistics (arrays of a
+        fixed shape; `{}` when there are none).
         """
 
     def reference(self) -> AbstractEvolution | None:
@@ -71,3 +83,39 @@ class AbstractEvolution(eqx.Module):
         **Returns:** an `AbstractEvolution` or `None`.
         """
         return None
+
+    def apply(self, op: CarlemanOperator, blocks: Blocks) -> Blocks:
+        """One step from a fresh method state: the per-step linear map $M Y$.
+
+        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
+
+        **Returns:** the blocks of $M Y$.
+        """
+        return self.step(op, blocks, self.init(op, blocks))[0]
+
+    def flat_step(self, op: CarlemanOperator, v: Inexact[Array, " dim"]) -> Inexact[Array, " dim"]:
+        """$M v$ on flat Carleman vectors (the map of the history system).
+
+        **Arguments:** `op` (the `CarlemanOperator`), `v` (shape `(dim,)`).
+
+        **Returns:** $M v$, shape `(dim,)`.
+        """
+        return op.flatten(self.apply(op, op.unflatten(v)))
+
+    def matrix(self, op: CarlemanOperator, *, memory_limit: int | None = None):
+        """The dense `(dim, dim)` matrix of the per-step map $M$ (small sizes only).
+
+        **Arguments:** `op` (the `CarlemanOperator`), `memory_limit` (bytes allowed).
+
+        **Returns:** the matrix $M$.
+        """
+        from .._errors import check_memory
+
+        check_memory(f"A dense {op.dim} x {op.dim} step matrix", 8 * op.dim**2, memory_limit)
+        return _dense_columns(self, op)
+
+
+@eqx.filter_jit
+def _dense_columns(method, op):
+    eye = jnp.eye(op.dim, dtype=op.dtype)
+    return jax.vmap(lambda v: method.flat_step(op, v), in_axes=1, out_axes=1)(eye)

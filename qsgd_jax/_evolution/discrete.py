@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .base import AbstractEvolution, Blocks
 
 
 class Discrete(AbstractEvolution):
     """$Y(t+1) = B\\,Y(t)$ with $B_{j,k} = \\sum_{\\sum w = k} F_{w_1}\\otimes\\dots\\otimes
-    F_{w_j}$ (DESIGN §2, form "discrete"). Order 1 with $F_2 = 0$ is exact GD.
+    F_{w_j}$ (the discrete Carleman form). Order 1 with $F_2 = 0$ is exact GD.
 
     **Arguments:** none.
     """
 
     name: ClassVar[str] = "discrete"
-    flow: ClassVar[bool] = False
 
-    def operator(self, op: Any, blocks: Blocks) -> Blocks:
+    def operator(self, op, blocks: Blocks) -> Blocks:
         """$B Y$ (the method is built on the discrete map).
 
         **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
@@ -26,11 +25,11 @@ class Discrete(AbstractEvolution):
         """
         return op.discrete_map(blocks)
 
-    def step(self, op: Any, blocks: Blocks) -> Blocks:
+    def step(self, op, blocks: Blocks, state):
         """$Y \\mapsto B Y$.
 
-        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
+        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state), `state` (unused).
 
-        **Returns:** the new blocks.
+        **Returns:** `(B Y, None, {})`.
         """
-        return op.discrete_map(blocks)
+        return op.discrete_map(blocks), state, {}

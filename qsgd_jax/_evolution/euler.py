@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .base import AbstractEvolution, Blocks
 
 
 class Euler(AbstractEvolution):
-    """$Y(t+1) = Y(t) + \\eta A\\,Y(t)$ (Liu et al., PNAS 2021; DESIGN §2, form "euler"). Equals
-    `Discrete()` up to $O(\\eta^2)$ per step.
+    """$Y(t+1) = Y(t) + \\eta A\\,Y(t)$ (Liu et al., PNAS 2021; the Euler Carleman form).
+    Equals `Discrete()` up to $O(\\eta^2)$ per step.
 
     **Arguments:** none.
     """
 
     name: ClassVar[str] = "euler"
-    flow: ClassVar[bool] = False
 
-    def step(self, op: Any, blocks: Blocks) -> Blocks:
+    def step(self, op, blocks: Blocks, state):
         """$Y \\mapsto Y + \\eta A Y$.
 
-        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
+        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state), `state` (unused).
 
-        **Returns:** the new blocks.
+        **Returns:** `(Y + eta A Y, None, {})`.
         """
         ay = op.generator(blocks)
-        eta = op.poly.eta
-        return tuple(y + eta * a for y, a in zip(op.truncate(blocks), ay, strict=True))
+        new = tuple(y + op.eta * a for y, a in zip(op.truncate(blocks), ay, strict=True))
+        return new, state, {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import jax
 from jaxtyping import Array, Inexact
@@ -11,9 +11,9 @@ from .base import AbstractEvolution, Blocks
 
 
 class Expm(AbstractEvolution):
-    """$Y(t+1) = e^{\\eta A}\\,Y(t)$ by `jax.scipy.linalg.expm` of the dense generator (DESIGN §2,
-    form "flow"): the reference the truncated Taylor series approximates. Small sizes only
-    (the `dim x dim` matrix is formed).
+    """$Y(t+1) = e^{\\eta A}\\,Y(t)$ by `jax.scipy.linalg.expm` of the dense generator (the flow
+    form): the reference the truncated Taylor series approximates. Small sizes only (the
+    `dim x dim` matrix is formed).
 
     **Arguments:** none.
     """
@@ -21,23 +21,25 @@ class Expm(AbstractEvolution):
     name: ClassVar[str] = "expm"
     flow: ClassVar[bool] = True
 
-    def matrix(self, op: Any) -> Inexact[Array, "dim dim"]:
+    def matrix(self, op, *, memory_limit: int | None = None) -> Inexact[Array, "dim dim"]:
         """The dense per-step map $e^{\\eta A}$ of an operator.
 
-        **Arguments:** `op` (the `CarlemanOperator`).
+        **Arguments:** `op` (the `CarlemanOperator`), `memory_limit` (bytes allowed).
 
         **Returns:** the `(dim, dim)` matrix.
         """
-        return jax.scipy.linalg.expm(op.poly.eta * op.to_dense(which="generator"))
+        a = op.to_dense(which="generator", memory_limit=memory_limit)
+        return jax.scipy.linalg.expm(op.eta * a)
 
-    def step(self, op: Any, blocks: Blocks) -> Blocks:
+    def step(self, op, blocks: Blocks, state):
         """$Y \\mapsto e^{\\eta A} Y$.
 
-        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
+        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state), `state` (unused).
 
-        **Returns:** the new blocks.
+        **Returns:** `(e^{eta A} Y, None, {})`.
         """
-        return op.unflatten(self.matrix(op) @ op.flatten(op.truncate(blocks)))
+        new = op.unflatten(self.matrix(op) @ op.flatten(op.truncate(blocks)))
+        return new, state, {}
 
     def reference(self) -> AbstractEvolution:
         """Itself: the exact flow has no Taylor-truncation error.

@@ -10,7 +10,7 @@ masked, so sweeping $K$ does not recompile.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -28,10 +28,10 @@ from .._taylor import (
     block_encoding_normalization,
     lcu_coefficient_sum,
     operator_norm_estimate,
-    taylor_coefficients,
     taylor_error_bound,
 )
 from .base import AbstractEvolution, Blocks
+from .driver import drive, with_initial
 
 _REF_EXTRA = 8  # extra series terms of the reference a window's Taylor term is measured against
 
@@ -80,18 +80,23 @@ class TruncatedTaylor(AbstractEvolution):
         self.alpha = None if alpha is None else jnp.asarray(alpha)
         self.alpha_method = alpha_method
 
-    def step(self, op: Any, blocks: Blocks) -> Blocks:
+    def step(self, op, blocks: Blocks, state):
         """$Y \\mapsto T_K(hA)^r Y$ (matrix-free: $K$ generator applications per segment).
 
-        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state).
+        **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state), `state` (unused).
 
-        **Returns:** the new blocks.
+        **Returns:** `(blocks, None, stats)` with `stats["norm_ratio"]` the ratios
+        $\\lVert T_K(hA) y\\rVert^2 / \\lVert y\\rVert^2$ of the $r$ segments (the LCU success
+        probability times $s_K^2$), shape `(segments,)`.
         """
         v = op.flatten(op.truncate(blocks))
-        h = op.poly.eta / self.segments
+        h = op.eta / self.segments
+        ratios = []
         for _ in range(self.segments):
-            v = _taylor_apply(op.flat_generator, v, h, self.K, self.max_terms)
-        return op.unflatten(v)
+            z = _taylor_apply(op.flat_generator, v, h, self.K, self.max_terms)
+            ratios.append(jnp.sum(jnp.abs(z) ** 2) / jnp.sum(jnp.abs(v) ** 2))
+            v = z
+        return op.unflatten(v), state, {"norm_ratio": jnp.stack(ratios)}
 
     def reference(self) -> TruncatedTaylor:
         """The same series with 8 more terms, the matrix-free stand-in for $e^{\\eta A}$.
@@ -100,28 +105,6 @@ class TruncatedTaylor(AbstractEvolution):
         """
         extra = self.max_terms + _REF_EXTRA
         return TruncatedTaylor(extra, self.segments, max_terms=extra)
-
-    def evolve_flat(
-        self, A: Operator, y0: Inexact[Array, " d"], *, tau, num_steps: int, **kwargs
-    ) -> TaylorEvolution:
-        """`taylor_evolve` with this method's $K$, $r$, `max_terms` and $\\alpha$.
-
-        **Arguments:** `A`, `y0`, `tau`, `num_steps` and keyword options as `taylor_evolve`.
-
-        **Returns:** a `TaylorEvolution` (trajectory and `LCUReport`).
-        """
-        return taylor_evolve(
-            A,
-            y0,
-            tau=tau,
-            num_steps=num_steps,
-            order=self.K,
-            segments=self.segments,
-            max_terms=self.max_terms,
-            alpha=self.alpha,
-            alpha_method=self.alpha_method,
-            **kwargs,
-        )
 
 
 class LCUReport(eqx.Module):
@@ -253,41 +236,74 @@ def taylor_evolve(
     )
 
 
+class _FlatGenerator(eqx.Module):
+    """A generator on flat vectors, seen by the driver as a Carleman operator."""
+
+    op: lx.AbstractLinearOperator | Operator
+    eta: Float[Array, ""]
+
+    def flat_generator(self, v):
+        return self.op.mv(v)
+
+    def truncate(self, v):
+        return v
+
+    flatten = unflatten = truncate
+
+
 @eqx.filter_jit
 def _evolve(op, y0, tau, order, alpha, *, num_steps, segments, max_terms, exact_error):
     dt = y0.dtype
-    h = tau / jnp.asarray(segments, dt)
+    method = TruncatedTaylor(order, segments, max_terms=max_terms)
+    run = drive(
+        method,
+        _FlatGenerator(op, tau),
+        y0,
+        jnp.arange(num_steps),
+        observe=lambda x, op, y, stats, c: (c, y),
+    )
+    ys = with_initial(y0, run.out)
+    report = lcu_report(
+        method, op, tau, alpha, run.stats["norm_ratio"], exact_error=exact_error, dtype=dt
+    )
+    return TaylorEvolution(ys=ys, report=report)
+
+
+def lcu_report(
+    method: TruncatedTaylor,
+    op: lx.AbstractLinearOperator,
+    tau,
+    alpha,
+    norm_ratio: Float[Array, "steps segments"],
+    *,
+    exact_error: bool,
+    dtype,
+) -> LCUReport:
+    """The LCU figures of a `TruncatedTaylor` run from its per-step `norm_ratio` statistics.
+
+    **Arguments:** `method` ($K$, $r$, `max_terms`), `op` (the generator; dense when
+    `exact_error`), `tau` (time per GD step), `alpha` (block-encoding normalization),
+    `norm_ratio` (the driver's stacked `stats["norm_ratio"]`), `exact_error` (compare
+    $T_K(hA)$ with `expm`), `dtype`.
+
+    **Returns:** an `LCUReport`.
+    """
+    order, max_terms = method.K, method.max_terms
+    h = tau / jnp.asarray(method.segments, dtype)
     s_K = lcu_coefficient_sum(h, alpha, order, max_terms)
-
-    def segment(y, _):
-        z = _taylor_apply(op, y, h, order, max_terms)
-        prob = jnp.sum(jnp.abs(z) ** 2) / (s_K**2 * jnp.sum(jnp.abs(y) ** 2))
-        return z, prob
-
-    def step(y, _):
-        y, probs = jax.lax.scan(segment, y, None, length=segments)
-        return y, (y, probs)
-
-    _, (ys, probs) = jax.lax.scan(step, y0, None, length=num_steps)
-    ys = jnp.concatenate([y0[None], ys], axis=0)
     if exact_error:
-        M = op.as_matrix()
-        terms = taylor_coefficients(jnp.ones((), dt), order, max_terms)
-        hA = h * M
-        acc, power = jnp.zeros_like(M), jnp.eye(M.shape[0], dtype=dt)
-        for k in range(max_terms + 1):
-            acc = acc + terms[k] * power
-            power = hA @ power
-        err = jnp.linalg.norm(acc - jax.scipy.linalg.expm(hA), ord=2)
+        hA = h * op.as_matrix()
+        eye = jnp.eye(hA.shape[0], dtype=dtype)
+        series = _taylor_apply(lambda m: hA @ m, eye, jnp.ones((), dtype), order, max_terms)
+        err = jnp.linalg.norm(series - jax.scipy.linalg.expm(hA), ord=2)
     else:
-        err = jnp.asarray(jnp.nan, dt)
-    report = LCUReport(
+        err = jnp.asarray(jnp.nan, dtype)
+    return LCUReport(
         alpha=alpha,
         h=h,
         order=order,
         coefficient_sum=s_K,
-        success_probability=probs.reshape(num_steps, segments),
+        success_probability=norm_ratio.reshape(-1, method.segments) / s_K**2,
         error_bound=taylor_error_bound(h * alpha, order),
         truncation_error=err,
     )
-    return TaylorEvolution(ys=ys, report=report)

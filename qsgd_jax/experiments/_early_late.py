@@ -1,5 +1,5 @@
 """Early vs late windows: the window error and dissipation against the window's start step
-after pruning, a study built on `quantum_window`."""
+after pruning, a study composed of `hybrid_run` (its observe hook) and `quantum_window`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from .._data import batch_at
-from .._errors import check_finite_tree
-from .._hybrid import _sgd_chunk
+from .._hybrid import HybridConfig, hybrid_run
 from .._propagation import error_propagation
-from .._prune import apply_mask, keep_pruned_zero
 from .._window import WindowConfig, quantum_window
 
 
@@ -35,8 +31,10 @@ def early_late(
 ) -> dict[str, np.ndarray]:
     """Window error and dissipation vs the window's start step after pruning (early vs late).
 
-    SGD (learning rate $\\eta$, mask kept) runs from the pruned `params`; at each step in
-    `starts` a window of `config` starts from the SGD iterate on the next $T_q$ batches.
+    SGD (learning rate $\\eta$, mask kept) runs from the pruned `params` (`hybrid_run` without
+    windows); at each step in `starts` a window of `config` starts from the SGD iterate on the
+    next $T_q$ batches of that run (its `observe` hook). A window flagged by its status gets
+    infinite errors and NaN spectra.
 
     **Arguments:**
 
@@ -46,35 +44,33 @@ def early_late(
     - `x`, `y`: the training data (mini-batches via `batch_at`).
     - `config`: the window's `WindowConfig` (its history system is not built).
     - `starts`: the start steps (non-negative).
-    - `key`: PRNG key of the batches and of each window's read-out.
+    - `key`: PRNG key of the run (its batches) and of each window's read-out.
     - `batch_size`: mini-batch size.
 
     **Returns:** numpy arrays over `starts`: `start`, `total_error` / `carleman_error` /
     `model_error` (relative, at $T_q$), `spectral_radius` ($\\rho(F_1)$), `positive_fraction`
     (share of Hessian eigenvalues $> 0$ on the active set, exact), `t_star` of $E(t)$.
     """
-    for name, tree in (("params", params), ("x", x), ("y", y)):
-        check_finite_tree(name, tree)
     starts = sorted(int(s) for s in starts)
     if not starts or starts[0] < 0:
         raise ValueError(f"`starts` must be non-negative steps, got {starts!r}.")
-    params = apply_mask(params, mask)
-    opt = optax.chain(optax.sgd(config.eta), keep_pruned_zero(mask))
-    chunk = _sgd_chunk(loss_fn, opt, x, y, key, batch_size)
     cfg = dataclasses.replace(config, history=False)
-    state, at, rows = opt.init(params), 0, []
-    for s in starts:
-        if s > at:
-            params, state, _ = chunk(params, state, at, s - at)
-            at = s
-        batches = jax.vmap(lambda t: batch_at(x, y, key, t, batch_size))(
-            s + jnp.arange(cfg.num_steps)
+    rows = []
+
+    def probe(at):
+        step = at.step
+        _, rep = quantum_window(
+            loss_fn,
+            at.params,
+            mask,
+            at.batches(cfg.num_steps),
+            cfg,
+            jax.random.fold_in(key, step),
+            throw=False,
         )
-        try:
-            _, rep = quantum_window(loss_fn, params, mask, batches, cfg, jax.random.fold_in(key, s))
-        except RuntimeError:
-            rows.append([s] + [np.inf] * 3 + [np.nan] * 3)
-            continue
+        if not rep.succeeded:  # a flagged window: its error is unbounded, its spectrum unknown
+            rows.append([step] + [np.inf] * 3 + [np.nan] * 3)
+            return
         rel = rep.relative()
         lam = -np.real(np.asarray(rep.dissipation.eigenvalues))  # eigenvalues of H
         curve = error_propagation(
@@ -82,7 +78,7 @@ def early_late(
         )
         rows.append(
             [
-                s,
+                step,
                 float(rel["total_error"][-1]),
                 float(rel["carleman_error"][-1]),
                 float(rel["model_error"][-1]),
@@ -91,6 +87,16 @@ def early_late(
                 float(curve.t_star),
             ]
         )
+
+    sgd = HybridConfig(
+        window=cfg,
+        pretrain_steps=0,
+        batch_size=batch_size,
+        sparse_steps=starts[-1],
+        num_windows=0,
+        baseline=False,
+    )
+    hybrid_run(loss_fn, params, x, y, sgd, key, mask=mask, observe=probe, observe_steps=starts)
     cols = (
         "start",
         "total_error",

@@ -44,13 +44,36 @@ class Output:
     """What an experiment returns.
 
     **Fields:** `results` (JSON-able dict of every number), `figures` (file stem → matplotlib
-    figure), `report` (Markdown body), `table` (a short Markdown summary table, also printed).
+    figure), `report` (Markdown body), `table` (a short Markdown summary table, also printed),
+    `warnings` (one line per divergence the run met: a flagged window, a diverged baseline;
+    printed by the command line, listed in the report and in `results.json`).
     """
 
     results: dict
     figures: dict
     report: str
     table: str
+    warnings: tuple[str, ...] = ()
+
+
+def hybrid_warnings(result, label: str = "") -> tuple[str, ...]:
+    """The warning lines of a `HybridResult`: each flagged window and each diverged run.
+
+    **Arguments:** `result` (a `HybridResult`), `label` (prefix naming the run, e.g. a mode).
+
+    **Returns:** a tuple of lines.
+    """
+    head = f"{label}: " if label else ""
+    lines = [
+        f"{head}quantum window at step {f['start']} diverged ({f['error']}); {f['instead']} instead"
+        for f in result.fallbacks
+    ]
+    lines += [
+        f"{head}the {'baseline SGD' if d['run'] == 'sgd' else 'hybrid'} run diverged at step "
+        f"{d['step']}: {d['why']}"
+        for d in result.divergences
+    ]
+    return tuple(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -401,6 +424,7 @@ def run_experiment(
             "seconds": seconds,
             "versions": _versions(),
             "results": output.results,
+            "warnings": list(output.warnings),
         }
         (tmp / "results.json").write_text(json.dumps(record, indent=1, default=_json_default))
         figures = []
@@ -419,6 +443,11 @@ def run_experiment(
             "",
             output.report.strip(),
             "",
+            *(
+                ["## Warnings", "", *[f"- **{w}**" for w in output.warnings], ""]
+                if output.warnings
+                else []
+            ),
             "## Summary",
             "",
             output.table.strip(),

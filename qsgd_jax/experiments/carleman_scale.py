@@ -14,16 +14,18 @@ of the window's report ($\\rho(F_1)$, the extreme Hessian eigenvalues, the posit
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .._data import load_cifar, load_digits, make_batches
-from .._factored import FactoredState
-from .._hybrid import HybridConfig, _pretrain, _sgd_chunk
+from .._data import load_cifar, load_digits
+from .._evolution import FactoredState
+from .._hybrid import HybridConfig, hybrid_run
 from .._models import RESNET_CONFIGS, make_cnn, named_resnet
-from .._prune import apply_mask, keep_pruned_zero, prune_mask
+from .._status import RESULTS
 from .._window import WindowConfig, quantum_window
 from ._framework import (
     COUNT,
@@ -59,59 +61,48 @@ def run(config: dict, progress) -> Output:
     **Returns:** the experiment's `Output`.
     """
     import matplotlib.pyplot as plt
-    import optax
 
     data, model = _setup(config)
     key = jax.random.key(config["seed"])
-    k_init, k_pre, k_sgd, k_win = jax.random.split(key, 4)
-    params = model.init(k_init)
-    pre = HybridConfig(
-        window=WindowConfig(config["eta"], 1),
-        pretrain_steps=config["pretrain_steps"],
-        pretrain_lr=config["pretrain_lr"],
-        sparsity=config["sparsity"],
-        batch_size=config["batch_size"],
-    )
-    progress(
-        f"dense pre-training: {model.num_params():,} parameters, {config['pretrain_steps']} steps"
-    )
-    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, pre, k_pre, None)
-    mask = prune_mask(dense, config["sparsity"])
-    params = apply_mask(dense, mask)
+    k_init, k_run, k_win = jax.random.split(key, 3)
     T = max(config["window_steps"])
     window = WindowConfig(
         config["eta"], T, degree=2, order=1, max_order=2, state=FactoredState(), history=False
     )
-    opt = optax.chain(optax.sgd(config["eta"]), keep_pruned_zero(mask))
-    chunk = _sgd_chunk(
-        model.loss_fn, opt, data.x_train, data.y_train, k_sgd, config["batch_size"], keep=False
+    pipeline = HybridConfig(
+        window=window,
+        pretrain_steps=config["pretrain_steps"],
+        pretrain_lr=config["pretrain_lr"],
+        sparsity=config["sparsity"],
+        batch_size=config["batch_size"],
+        sparse_steps=max(config["starts"]),
+        num_windows=0,
+        baseline=False,
     )
-    state, at, rows, curves = opt.init(params), 0, [], {}
-    for start in sorted(config["starts"]):
-        if start > at:
-            params, state, _ = chunk(params, state, at, start - at)
-            at = start
-        batches = make_batches(
-            data.x_train, data.y_train, jax.random.fold_in(k_sgd, start), config["batch_size"], T
-        )
-        per_order = {}
+    progress(
+        f"dense pre-training: {model.num_params():,} parameters, {config['pretrain_steps']} "
+        "steps, then masked SGD with a probe window at every start"
+    )
+    rows, curves = [], {}
+
+    def probe(at):
+        """Order-1 and order-2 windows from the SGD iterate at a start on its next batches."""
+        start, params, mask, batches = at.step, at.params, at.mask, at.batches
+        per_order, diss, rep = {}, None, None
         for order in (1, 2):
-            cfg = WindowConfig(
-                config["eta"],
-                T,
-                degree=2,
-                order=order,
-                max_order=2,
-                state=window.state,
-                history=False,
-            )
+            cfg = dataclasses.replace(window, order=jnp.asarray(order, jnp.int32))
             t0 = time.perf_counter()
-            try:
-                _, rep = quantum_window(
-                    model.loss_fn, params, mask, batches, cfg, jax.random.fold_in(k_win, start)
-                )
-            except RuntimeError as e:
-                progress(f"start {start}, N = {order}: window flagged ({e})")
+            _, rep = quantum_window(
+                model.loss_fn,
+                params,
+                mask,
+                batches(T),
+                cfg,
+                jax.random.fold_in(k_win, start),
+                throw=False,
+            )
+            if not rep.succeeded:
+                progress(f"start {start}, N = {order}: window flagged ({RESULTS[rep.status]})")
                 per_order[order] = None
                 continue
             scale = np.where(np.asarray(rep.gd_norm) == 0, 1.0, np.asarray(rep.gd_norm))
@@ -154,6 +145,16 @@ def run(config: dict, progress) -> Output:
             f"at T_q = {T}: N=1 {rows[-1][2]:.3g}, N=2 {rows[-1][3]:.3g}"
         )
 
+    hybrid_run(
+        model.loss_fn,
+        model.init(k_init),
+        data.x_train,
+        data.y_train,
+        pipeline,
+        k_run,
+        observe=probe,
+        observe_steps=config["starts"],
+    )
     starts = sorted(curves)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for order, marker in ((1, "o-"), (2, "s--")):

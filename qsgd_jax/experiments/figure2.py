@@ -16,23 +16,22 @@ window state theta_bar + y1(t), which only the read-out at its end makes observa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.flatten_util import ravel_pytree
 
-from .._data import batch_at, load_cifar, load_digits, make_batches
+from .._data import Batch, load_cifar, load_digits, make_batches
+from .._hybrid import HybridConfig, hybrid_run, pretrain
 from .._models import make_cnn, make_mlp, make_resnet, named_resnet
 from .._propagation import paper_proxy_from_spectrum, propagation_from_spectrum
-from .._prune import apply_mask, count_active, keep_pruned_zero, prune_mask, sparse_scratch
+from .._prune import count_active, sparse_scratch
 from .._spectrum import hessian_spectrum
-from .._window import WindowConfig, quantum_window
+from .._window import WindowConfig
 from ._figure2_plot import figure2_plot
 from ._figure2_report import ARTICLE, figure2_report
 from ._framework import (
@@ -44,6 +43,7 @@ from ._framework import (
     ExperimentError,
     Output,
     Range,
+    hybrid_warnings,
     register,
 )
 
@@ -93,35 +93,10 @@ def _check(config: dict, n_train: int) -> None:
             )
 
 
-def _stepper(loss_fn, opt, x, y, key, batch_size):
-    """One jitted SGD step on the batch of global step `t`, called from Python.
-
-    A host-driven loop, not a `lax.scan`: XLA:CPU runs convolutions inside loops several times
-    slower than as top-level operations, and on an accelerator the loop overhead is negligible.
-    """
-
-    @eqx.filter_jit
-    def step(params, state, t, x, y):
-        g = jax.grad(loss_fn)(params, batch_at(x, y, key, t, batch_size))
-        u, state = opt.update(g, state, params)
-        return optax.apply_updates(params, u), state
-
-    return lambda p, s, t: step(p, s, jnp.asarray(t, jnp.int32), x, y)
-
-
-@eqx.filter_jit
-def _window_batches(x, y, key, start, length: int, batch_size: int):
-    """The batches of global steps `start .. start + length - 1` (those the baseline uses)."""
-    steps = start + jnp.arange(length, dtype=start.dtype)
-    return jax.vmap(lambda i: batch_at(x, y, key, i, batch_size))(steps)
-
-
 def _evaluator(model, data, samples: int, chunk: int):
-    """Train / test accuracy on the first `samples` examples of each split, in chunks.
-
-    BatchNorm uses the statistics of each chunk (train mode, as everywhere in the library).
-    """
-    acc = eqx.filter_jit(model.accuracy)
+    """Jittable train / test accuracy on the first `samples` examples of each split, in equal
+    chunks of at most `chunk` examples (BatchNorm uses each chunk's statistics: train mode, as
+    everywhere in the library)."""
     splits = {}
     for name, (x, y) in (
         ("train", (data.x_train, data.y_train)),
@@ -129,24 +104,14 @@ def _evaluator(model, data, samples: int, chunk: int):
     ):
         n = min(samples, x.shape[0]) if samples else x.shape[0]
         parts = max(1, math.ceil(n / chunk))
-        splits[name] = [
-            (xs, ys)
-            for xs, ys in zip(
-                np.array_split(np.arange(n), parts),
-                np.array_split(np.arange(n), parts),
-                strict=True,
-            )
-        ]
-        splits[name] = [(x[jnp.asarray(i)], y[jnp.asarray(i)]) for i, _ in splits[name]]
+        size = n // parts
+        splits[name] = tuple(a[: parts * size].reshape(parts, size, *a.shape[1:]) for a in (x, y))
 
-    def evaluate(params) -> dict[str, float]:
-        from .._data import Batch
+    def evaluate(params):
+        def acc(xy):
+            return model.accuracy(params, Batch(*xy))
 
-        out = {}
-        for name, chunks in splits.items():
-            total = sum(float(acc(params, Batch(xc, yc))) * xc.shape[0] for xc, yc in chunks)
-            out[name] = total / sum(xc.shape[0] for xc, _ in chunks)
-        return out
+        return {name: jnp.mean(jax.lax.map(acc, xy)) for name, xy in splits.items()}
 
     return evaluate
 
@@ -179,51 +144,58 @@ def run(config: dict, progress) -> Output:
     eta, W, steps, a_c = config["eta"], config["window"], config["steps"], config["a_c"]
     bs = config["batch_size"]
     cl = config["qram_steps"] if config["qram"] else 0
-    k_init, k_pre, k_sparse, k_hess, k_win, k_scratch = jax.random.split(
-        jax.random.key(config["seed"]), 6
-    )
-    evaluate = _evaluator(model, data, config["eval_samples"], config["eval_batch"])
-    t_start = time.perf_counter()
+    k_init, k_run, k_hess, k_scratch = jax.random.split(jax.random.key(config["seed"]), 4)
+    evaluate = jax.jit(_evaluator(model, data, config["eval_samples"], config["eval_batch"]))
 
-    # 1. Dense pre-training (SGD with momentum), host-driven.
-    params = model.init(k_init)
-    pre_opt = optax.chain(
-        optax.add_decayed_weights(config["weight_decay"]),
-        optax.sgd(config["pretrain_lr"], momentum=0.9),
+    def accuracy_of(p) -> dict[str, float]:
+        return {k: float(v) for k, v in evaluate(p).items()}
+
+    pipeline = HybridConfig(
+        window=WindowConfig(
+            eta,
+            W,
+            degree=1,
+            order=1,
+            readout="sample",
+            shots=config["shots"],
+            diagnostics=config["diagnostics"],
+            history=False,
+            max_relative_error=1e30,  # the error is reported, not a reason to stop
+        ),
+        pretrain_steps=config["pretrain_steps"],
+        pretrain_lr=config["pretrain_lr"],
+        momentum=0.9,
+        weight_decay=config["weight_decay"],
+        pretrain_batch_size=config["pretrain_batch"],
+        sparsity=config["sparsity"],
+        batch_size=bs,
+        sparse_steps=steps,
+        num_windows=steps // W,
+        classical_between=cl,
+        period=W,
+        min_window=1,
+        eval_every=config["eval_every"],
+        baseline=config["baseline"],
     )
-    pre_step = _stepper(model.loss_fn, pre_opt, x, y, k_pre, config["pretrain_batch"])
-    state = pre_opt.init(params)
     progress(
         f"{model.num_params():,}-parameter {config['model']} on {data.name}: "
         f"{config['pretrain_steps']} dense pre-training steps"
     )
-    for t in range(config["pretrain_steps"]):
-        params, state = pre_step(params, state, t)
-    acc_dense = evaluate(params)
+    t_start = time.perf_counter()
+    # 1. Dense pre-training (SGD with momentum), with the key hybrid_run would use.
+    dense = pretrain(model.loss_fn, model.init(k_init), x, y, pipeline, jax.random.split(k_run)[0])
+    acc_dense = accuracy_of(dense)
     pretrain_seconds = time.perf_counter() - t_start
-
-    # 2. Keep the largest weights: sparse fine-tuning, or the same mask on fresh weights.
-    mask = prune_mask(params, config["sparsity"])
-    s = int(count_active(mask))
-    if config["mode"] == "scratch":
-        params = sparse_scratch(mask, model.init(k_scratch))
-    else:
-        params = apply_mask(params, mask)
-    start_params = params
-    progress(
-        f"dense accuracy {acc_dense['test']:.3f}; {config['sparsity']:.0%} pruned "
-        f"({config['mode']}): s = {s:,} active parameters"
-    )
 
     hess_batches = make_batches(x, y, k_hess, bs, config["hessian_batches"])
     k_probe = jax.random.fold_in(k_hess, 1)
-    depth = min(config["lanczos_steps"], s)
     spectra: dict[int, dict] = {}
     densities: dict[int, object] = {}
 
-    def spectrum(step: int, p):
+    def spectrum(step: int, p, mask):
         if step in densities:
             return densities[step]
+        s = int(count_active(mask))
         d = hessian_spectrum(
             model.loss_fn,
             p,
@@ -231,7 +203,7 @@ def run(config: dict, progress) -> Output:
             k_probe,
             mask,
             view="active",
-            num_steps=depth,
+            num_steps=min(config["lanczos_steps"], s),
             num_probes=config["probes"],
             loop=config["spectrum_loop"],
         )
@@ -256,37 +228,12 @@ def run(config: dict, progress) -> Output:
         }
         return d
 
-    spec_steps = set(range(0, steps + 1, config["spectrum_every"]))
-    eval_steps = set(range(0, steps + 1, config["eval_every"]))
-    accuracy: dict[int, dict] = {}
+    proxies = []
 
-    def observe(step: int, p):
-        """Spectrum and accuracy at `step` where the schedules ask for them."""
-        if step in spec_steps:
-            spectrum(step, p)
-        if step in eval_steps and step not in accuracy:
-            accuracy[step] = evaluate(p)
-
-    opt = optax.chain(optax.sgd(eta), keep_pruned_zero(mask))
-    sgd_step = _stepper(model.loss_fn, opt, x, y, k_sparse, bs)
-    ostate = opt.init(params)
-    idx = jnp.asarray(np.flatnonzero(np.asarray(ravel_pytree(mask)[0])), jnp.int32)
-    wcfg_cache: dict[int, WindowConfig] = {}
-    windows, proxies = [], []
-    observe(0, params)
-    acc_pruned = accuracy[0]
-
-    # 3. Windows: [classical steps (QRAM)] -> upload -> quantum window -> download.
-    for k in range(steps // W):
-        start = k * W
-        t = start
-        if cl and k > 0:
-            for _ in range(cl):
-                params, ostate = sgd_step(params, ostate, t)
-                t += 1
-                observe(t, params)
-        upload, length = t, (k + 1) * W - t
-        d_up = spectrum(upload, params)
+    def on_window(event) -> dict:
+        """E_paper and E(t) from the upload spectrum, accuracy before and after the read-out."""
+        upload, length, k = event.start, event.length, event.index
+        d_up = spectrum(upload, event.params, event.mask)
         proxy = paper_proxy_from_spectrum(d_up, eta, a_c=a_c, num_steps=length)
         curve = propagation_from_spectrum(d_up, eta, num_steps=length)
         proxies.append(
@@ -306,21 +253,7 @@ def run(config: dict, progress) -> Output:
                 "t_star": _num(curve.t_star),
             }
         )
-        batches = _window_batches(x, y, k_sparse, jnp.asarray(upload, jnp.int32), length, bs)
-        if length not in wcfg_cache:
-            wcfg_cache[length] = WindowConfig(
-                eta,
-                length,
-                degree=1,
-                order=1,
-                readout="sample",
-                shots=config["shots"],
-                diagnostics=config["diagnostics"],
-                history=False,
-                keep_trajectory=True,
-                max_relative_error=1e30,  # the error is reported, not a reason to stop
-            )
-        t0 = time.perf_counter()
+        start = upload // W * W
         info = {
             "window": k,
             "start": start,
@@ -328,42 +261,15 @@ def run(config: dict, progress) -> Output:
             "download": upload + length,
             "length": length,
             "classical_steps_before": upload - start,
+            "diverged": not event.succeeded,
         }
-        try:
-            p_hat, rep = quantum_window(
-                model.loss_fn,
-                params,
-                mask,
-                batches,
-                wcfg_cache[length],
-                jax.random.fold_in(k_win, k),
-            )
-            jax.block_until_ready(p_hat)
-            info["window_seconds"] = time.perf_counter() - t0
-        except RuntimeError as e:  # diverged: reported, and these steps run classically
-            info.update(diverged=True, error=str(e))
-            for _ in range(length):
-                params, ostate = sgd_step(params, ostate, t)
-                t += 1
-                observe(t, params)
-            info["seconds"] = time.perf_counter() - t0
-            windows.append(info)
+        if not event.succeeded:
             progress(f"window {k + 1}: diverged, classical steps instead")
-            continue
-        base, unravel = ravel_pytree(apply_mask(params, mask))
-        y1 = rep.y1
-        for j in range(1, length):
-            if upload + j in spec_steps or upload + j in eval_steps:
-                observe(upload + j, unravel(base.at[idx].add(y1[j])))
-        exact = unravel(base.at[idx].add(y1[length]))
-        before = evaluate(exact)
-        y1_norm = float(jnp.linalg.norm(y1[length]))
-        params = p_hat
-        observe(upload + length, params)
-        after = accuracy.get(upload + length) or evaluate(params)
+            return info
+        rep = event.report
+        y1_norm = float(jnp.linalg.norm(rep.y1[-1]))
+        before, after = accuracy_of(event.params_exact), accuracy_of(event.params_hat)
         info.update(
-            diverged=False,
-            seconds=time.perf_counter() - t0,
             accuracy_before_readout=before,
             accuracy_after_readout=after,
             readout_error=float(rep.readout_error),
@@ -374,31 +280,50 @@ def run(config: dict, progress) -> Output:
             if config["diagnostics"]
             else None,
         )
-        windows.append(info)
         progress(
             f"window {k + 1}/{steps // W}: steps {upload}-{upload + length}, train "
             f"accuracy {before['train']:.3f} -> {after['train']:.3f} at the download "
             f"(read-out error {info['relative_readout_error']:.2g} relative), E_paper "
             f"min {proxies[-1]['minimum']}"
         )
-    quantum_seconds = time.perf_counter() - t_start - pretrain_seconds
+        return info
 
-    # 4. Baseline: sparse SGD from the same start on the same batches (no windows, no read-out).
-    baseline = {}
-    if config["baseline"]:
-        p, st = start_params, opt.init(start_params)
-        baseline[0] = evaluate(p)
-        for t in range(steps):
-            p, st = sgd_step(p, st, t)
-            if t + 1 in eval_steps:
-                baseline[t + 1] = evaluate(p)
+    def observe(at):
+        spectrum(at.step, at.params, at.mask)
 
+    scratch = None
+    if config["mode"] == "scratch":
+        scratch = lambda p, mask: sparse_scratch(mask, model.init(k_scratch))  # noqa: E731
+    t0 = time.perf_counter()
+    res = hybrid_run(
+        model.loss_fn,
+        dense,
+        x,
+        y,
+        dataclasses.replace(pipeline, pretrain_steps=0),
+        k_run,
+        evaluate=evaluate,
+        after_pruning=scratch,
+        observe=observe,
+        observe_steps=range(0, steps + 1, config["spectrum_every"]),
+        on_window=on_window,
+    )
+    quantum_seconds = time.perf_counter() - t0
+    s = int(count_active(res.mask))
+    progress(
+        f"dense accuracy {acc_dense['test']:.3f}; {config['sparsity']:.0%} pruned "
+        f"({config['mode']}): s = {s:,} active parameters"
+    )
+    windows = [w for w in res.windows if "window" in w]
+    rec = [int(t) for t in res.steps]
+    accuracy = {t: {k: float(v[i]) for k, v in res.hybrid.items()} for i, t in enumerate(rec)}
+    baseline = {t: {k: float(v[i]) for k, v in res.sgd.items()} for i, t in enumerate(rec)}
     results = _results(
         config,
         model,
         s,
         acc_dense,
-        acc_pruned,
+        accuracy[0],
         spectra,
         proxies,
         windows,
@@ -409,7 +334,7 @@ def run(config: dict, progress) -> Output:
     )
     fig = figure2_plot(config, spectra, proxies, windows, accuracy, baseline)
     table, report = figure2_report(config, model, s, results)
-    return Output(results, {"figure2": fig}, report, table)
+    return Output(results, {"figure2": fig}, report, table, hybrid_warnings(res))
 
 
 def _results(

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from .._data import load_digits
-from .._hybrid import HybridConfig, _pretrain, hybrid_run, model_evaluate
+from .._hybrid import HybridConfig, hybrid_run, model_evaluate, pretrain
 from .._models import make_mlp
 from .._prune import apply_mask, prune_mask
 from .._window import WindowConfig
@@ -24,6 +24,7 @@ from ._framework import (
     Experiment,
     Output,
     Range,
+    hybrid_warnings,
     markdown_table,
     register,
 )
@@ -70,9 +71,22 @@ def run(config: dict, progress) -> Output:
             history=config["history"],
         )
 
-    key = jax.random.key(config["seed"])
-    params = model.init(key)
+    key, run_key = jax.random.key(config["seed"]), jax.random.key(config["seed"] + 1)
     ev = model_evaluate(model, data)
+    # Pre-train once, as hybrid_run would (the first of its three sub-keys); every pipeline
+    # below starts from these dense weights with pretrain_steps=0.
+    base_cfg = HybridConfig(
+        window=window(orders[0]),
+        pretrain_steps=config["pretrain_steps"],
+        pretrain_lr=config["pretrain_lr"],
+        sparsity=config["sparsity"],
+        batch_size=config["batch_size"],
+    )
+    progress(f"dense pre-training: {model.num_params()} params, {config['pretrain_steps']} steps")
+    t0 = time.perf_counter()
+    k_pre = jax.random.split(run_key, 3)[0]
+    dense = pretrain(model.loss_fn, model.init(key), data.x_train, data.y_train, base_cfg, k_pre)
+    pretrain_seconds = time.perf_counter() - t0
     runs, times = {}, {}
     # The first order's fixed windows are "fixed"; the others are named by their order.
     modes = [("fixed" if i == 0 else f"fixed, order {n}", n, False) for i, n in enumerate(orders)]
@@ -85,8 +99,7 @@ def run(config: dict, progress) -> Output:
     for mode, order, adaptive in modes:
         cfg = HybridConfig(
             window=window(order),
-            pretrain_steps=config["pretrain_steps"],
-            pretrain_lr=config["pretrain_lr"],
+            pretrain_steps=0,
             sparsity=config["sparsity"],
             batch_size=config["batch_size"],
             sparse_steps=config["sparse_steps"],
@@ -101,11 +114,11 @@ def run(config: dict, progress) -> Output:
         t0 = time.perf_counter()
         runs[mode] = hybrid_run(
             model.loss_fn,
-            params,
+            dense,
             data.x_train,
             data.y_train,
             cfg,
-            jax.random.key(config["seed"] + 1),
+            run_key,
             evaluate=ev,
             progress=None,
         )
@@ -117,15 +130,6 @@ def run(config: dict, progress) -> Output:
         )
 
     progress(f"window error vs start step {config['early_late_starts']}")
-    base_cfg = HybridConfig(
-        window=window(orders[0]),
-        pretrain_steps=config["pretrain_steps"],
-        pretrain_lr=config["pretrain_lr"],
-        sparsity=config["sparsity"],
-        batch_size=config["batch_size"],
-    )
-    k_pre = jax.random.split(jax.random.key(config["seed"] + 1), 3)[0]  # as in hybrid_run
-    dense = _pretrain(model.loss_fn, params, data.x_train, data.y_train, base_cfg, k_pre, None)
     mask = prune_mask(dense, config["sparsity"])
     el_window = dataclasses.replace(window(orders[-1]), history=False, readout="exact")
     el = early_late(
@@ -142,7 +146,7 @@ def run(config: dict, progress) -> Output:
 
     fixed = runs["fixed"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    steps = np.arange(len(fixed.distance))
+    steps = np.asarray(fixed.steps)
     for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
         ax.plot(steps, np.asarray(fixed.sgd[metric]), label="optax SGD")
         for mode, r in runs.items():
@@ -174,9 +178,11 @@ def run(config: dict, progress) -> Output:
     fig.tight_layout()
 
     summ = {m: r.summary() for m, r in runs.items()}
+    warned = {m: hybrid_warnings(r, labels[m]) for m, r in runs.items()}
+    sgd_diverged = any(d["run"] == "sgd" for d in runs["fixed"].divergences)
     rows = [
         [
-            "optax SGD",
+            "optax SGD" + (" (DIVERGED)" if sgd_diverged else ""),
             summ["fixed"]["final_sgd"]["loss"],
             summ["fixed"]["final_sgd"]["accuracy"],
             "-",
@@ -191,9 +197,10 @@ def run(config: dict, progress) -> Output:
             float(np.mean([w[k] for w in wins])) if wins else float("nan")
             for k in ("total_error", "carleman_error")
         ]
+        flags = len(s["fallbacks"]) + sum(d["run"] == "hybrid" for d in s["divergences"])
         rows.append(
             [
-                f"hybrid, {labels[m]} windows",
+                f"hybrid, {labels[m]} windows" + (f" ({flags} DIVERGED)" if flags else ""),
                 s["final_hybrid"]["loss"],
                 s["final_hybrid"]["accuracy"],
                 len(wins),
@@ -258,9 +265,11 @@ def run(config: dict, progress) -> Output:
             for m, r in runs.items()
         },
         "wall_seconds": times,
+        "pretrain_seconds": pretrain_seconds,
         "early_late": {k: np.asarray(v).tolist() for k, v in el.items()},
     }
-    return Output(results, {"hybrid": fig}, report, table)
+    lines = tuple(dict.fromkeys(line for m in warned for line in warned[m]))
+    return Output(results, {"hybrid": fig}, report, table, lines)
 
 
 # The ci preset; the cpu and paper presets change some of its values.

@@ -10,16 +10,16 @@ pre-trained, 90 % pruned, its spectrum at pruning with 256 Lanczos steps and sev
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
-import optax
 
 from .._data import load_cifar, load_digits, make_batches
-from .._hybrid import HybridConfig, _pretrain, _sgd_chunk
+from .._hybrid import HybridConfig, hybrid_run, pretrain
 from .._models import make_mlp, make_resnet, named_resnet
 from .._plots_spectrum import plot_error_propagation, plot_spectral_densities
 from .._propagation import paper_proxy_from_spectrum, propagation_from_spectrum
-from .._prune import apply_mask, keep_pruned_zero, prune_mask
 from .._spectrum import hessian_spectrum
 from .._window import WindowConfig
 from ._framework import (
@@ -86,7 +86,7 @@ def run(config: dict, progress) -> Output:
         pretrain_lr=config["pretrain_lr"],
         batch_size=bs,
     )
-    params = _pretrain(model.loss_fn, params, x, y, cfg, k_pre)
+    params = pretrain(model.loss_fn, params, x, y, cfg, k_pre)
     batches = make_batches(x, y, k_hess, bs, config["hessian_batches"])
 
     def spectrum(p, mask, view):
@@ -138,18 +138,21 @@ def run(config: dict, progress) -> Output:
         )
 
     record("dense", spectrum(params, None, "dense"))
-    mask = prune_mask(params, config["sparsity"])
-    params = apply_mask(params, mask)
-    record("pruned, step 0", spectrum(params, mask, "active"))
-    opt = optax.chain(optax.sgd(config["eta"]), keep_pruned_zero(mask))
-    chunk = _sgd_chunk(model.loss_fn, opt, x, y, k_sparse, bs)
-    state, at = opt.init(params), 0
-    for step in config["checkpoints"]:
-        if step <= at:
-            continue
-        params, state, _ = chunk(params, state, at, step - at)
-        at = step
-        record(f"sparse step {step}", spectrum(params, mask, "active"))
+
+    def look(at):
+        label = "pruned, step 0" if at.step == 0 else f"sparse step {at.step}"
+        record(label, spectrum(at.params, at.mask, "active"))
+
+    sparse = dataclasses.replace(
+        cfg,
+        pretrain_steps=0,
+        sparsity=config["sparsity"],
+        sparse_steps=max((0, *config["checkpoints"])),
+        num_windows=0,
+        baseline=False,
+    )
+    steps = {0, *config["checkpoints"]}
+    hybrid_run(model.loss_fn, params, x, y, sparse, k_sparse, observe=look, observe_steps=steps)
 
     fig1 = plot_spectral_densities(dens)
     sparse = [k for k in curves if k != "dense"]

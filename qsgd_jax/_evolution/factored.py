@@ -1,8 +1,9 @@
-"""The Carleman state of a window, dense or factored: the order-2 window at any model size.
+"""The factored Carleman state: the order-2 window at any model size.
 
 A window starts at the upload point, $u_0 = 0$, so its truncated discrete Carleman state at
-order $N = 2$ is $Y = (1, y_1, y_2)$ with $y_2(0) = 0$ (DESIGN §2). Writing $y_2 \\leftrightarrow$
-the $s \\times s$ matrix $Y_2$ ($a \\otimes b \\leftrightarrow a b^\\top$) and
+order $N = 2$ is $Y = (1, y_1, y_2)$ with $y_2(0) = 0$ (see the Carleman math page). Writing
+$y_2 \\leftrightarrow$ the $s \\times s$ matrix $Y_2$ ($a \\otimes b \\leftrightarrow
+a b^\\top$) and
 $F_2[Y_2] := F_2\\,\\mathrm{vec}(Y_2) = -\\tfrac{\\eta}{2}\\sum_i \\mathcal{T}(a_i, b_i, \\cdot)$
 for $Y_2 = \\sum_i a_i b_i^\\top$, one step of the truncated lift is
 
@@ -20,24 +21,20 @@ $B = Q_B R_B$, $R_A R_B^\\top = U \\Sigma V^\\top$, and keeps the leading singul
 Frobenius norm of what is dropped is reported as its own error term (exactly 0 when nothing is
 dropped).
 
-`DenseState` keeps the blocks $y_j$ as tensors of shape `(s,)*j` (any order, small $s$);
-`FactoredState` is the order-$\\le 2$ factored form above. Both are values passed as
-`WindowConfig(state=...)`.
+`FactoredState` is a value passed to the driver and as `WindowConfig(state=...)`.
 """
 
 from __future__ import annotations
-
-import abc
-from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, Int
 
-from ._carleman import carleman_bytes
-from ._errors import check_int_range
-from ._evolution import AbstractEvolution, Blocks, Discrete
+from .._errors import check_int_range
+from .base import AbstractEvolution
+from .discrete import Discrete
+from .state import AbstractCarlemanState
 
 
 class FactoredY(eqx.Module):
@@ -62,84 +59,6 @@ class FactoredY(eqx.Module):
         """$\\lVert A B^\\top\\rVert_F$ from the $r \\times r$ Gram matrices."""
         sq = jnp.sum((self.a.T @ self.a) * (self.b.T @ self.b))
         return jnp.sqrt(jnp.maximum(sq, 0))
-
-
-class AbstractCarlemanState(eqx.Module):
-    """How a window stores the Carleman state; an evolution method steps it.
-
-    **Arguments:** those of each representation (`DenseState`, `FactoredState`).
-
-    `init` gives the lift of $u_0 = 0$, `step(method, op, Y)` one GD step of `method` with the
-    step's `CarlemanOperator`, `y1` and `block_norms` read it.
-    """
-
-    @abc.abstractmethod
-    def check(self, *, max_order: int, method: AbstractEvolution) -> None:
-        """Raise `ValueError` if this representation cannot run the given order and method.
-
-        **Arguments:** `max_order` ($N_{\\max}$), `method` (the evolution method).
-        """
-
-    @abc.abstractmethod
-    def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
-        """Bytes of the stored state for `s` active parameters after `num_steps` steps.
-
-        **Returns:** the byte count.
-        """
-
-    @abc.abstractmethod
-    def init(self, s: int, max_order: int, num_steps: int, dtype) -> Any:
-        """The lift of $u_0 = 0$ for `s` active parameters.
-
-        **Returns:** the state.
-        """
-
-    @abc.abstractmethod
-    def step(self, method: AbstractEvolution, op, y) -> Any:
-        """One GD step of `method` with the step's `CarlemanOperator` `op`.
-
-        **Returns:** the new state.
-        """
-
-    @abc.abstractmethod
-    def y1(self, y) -> Inexact[Array, " s"]:
-        """The degree-1 block $y_1$ (the estimate of $u$)."""
-
-    @abc.abstractmethod
-    def block_norms(self, y, max_order: int) -> Float[Array, " N1"]:
-        """$\\lVert y_j\\rVert$ for $j = 0..N_{\\max}$ (Frobenius norms)."""
-
-    def dropped(self, y) -> Float[Array, ""]:
-        """Cumulative Frobenius norm of what compression dropped (0: nothing is dropped)."""
-        return jnp.zeros((), self.y1(y).dtype)
-
-
-class DenseState(AbstractCarlemanState):
-    """Dense Carleman blocks $y_j$ of shape `(s,)*j`: any order $N$ and method; $s^N$ memory.
-
-    **Arguments:** none.
-    """
-
-    def check(self, *, max_order: int, method: AbstractEvolution) -> None:
-        pass
-
-    def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
-        return carleman_bytes(s, max_order, itemsize)
-
-    def init(self, s: int, max_order: int, num_steps: int, dtype) -> Blocks:
-        return tuple(
-            jnp.ones((), dtype) if j == 0 else jnp.zeros((s,) * j, dtype)
-            for j in range(max_order + 1)
-        )
-
-    def step(self, method: AbstractEvolution, op, y: Blocks) -> Blocks:
-        return method.step(op, y)
-
-    def y1(self, y: Blocks) -> Inexact[Array, " s"]:
-        return y[1]
-
-    def block_norms(self, y: Blocks, max_order: int) -> Float[Array, " N1"]:
-        return jnp.stack([jnp.linalg.norm(b.reshape(-1)) for b in y])
 
 
 class FactoredState(AbstractCarlemanState):
@@ -176,13 +95,13 @@ class FactoredState(AbstractCarlemanState):
         if max_order > 2:
             raise ValueError(
                 f"`state=FactoredState()` supports Carleman orders N <= 2, got max_order = "
-                f"{max_order}; use state='dense' for N = 3, 4 (needs s^N memory)."
+                f"{max_order}; use `state=DenseState()` for N = 3, 4 (needs s^N memory)."
             )
         if not isinstance(method, Discrete):
             raise ValueError(
                 f"`state=FactoredState()` runs the 'discrete' form only (`Discrete()`: its rank "
                 f"grows by 2 per step); form {method.name!r} triples the rank per step. Use "
-                "state='dense'."
+                "`state=DenseState()`."
             )
 
     def width(self, num_steps: int) -> int:
@@ -193,7 +112,7 @@ class FactoredState(AbstractCarlemanState):
     def state_bytes(self, s: int, max_order: int, num_steps: int, itemsize: int) -> int:
         return (2 * s * self.width(num_steps) + s) * itemsize
 
-    def init(self, s: int, max_order: int, num_steps: int, dtype) -> FactoredY:
+    def zero(self, s: int, max_order: int, num_steps: int, dtype) -> FactoredY:
         """The lift of $u_0 = 0$: $y_1 = 0$, $Y_2 = 0$.
 
         **Arguments:** `s` (active parameters), `max_order` ($\\le 2$), `num_steps` ($T$, sizes
@@ -216,14 +135,15 @@ class FactoredState(AbstractCarlemanState):
         one = jnp.ones((), y.y1.dtype)
         return jnp.stack([one, jnp.linalg.norm(y.y1), y.y2_norm()])[: max_order + 1]
 
-    def step(self, method: AbstractEvolution, op, y: FactoredY) -> FactoredY:
+    def step(self, method: AbstractEvolution, op, y: FactoredY, method_state):
         """One truncated `Discrete()` step at the operator's traced order $N \\in \\{1, 2\\}$
         (see the module docs).
 
         **Arguments:** `method` (`Discrete()`, checked by `check`), `op` (the step's
-        `CarlemanOperator` or anything with its `poly` and `order`), `y` (the state).
+        `CarlemanOperator` or anything with its `poly` and `order`), `y` (the state),
+        `method_state` (passed through).
 
-        **Returns:** the new `FactoredY`.
+        **Returns:** `(y, method_state, {})` with the new `FactoredY`.
         """
         poly, order = op.poly, op.order
         field, eta = poly.field, poly.eta
@@ -249,7 +169,8 @@ class FactoredState(AbstractCarlemanState):
             b = jax.lax.dynamic_update_slice(f1_b, new_b, at)
             dropped = jnp.zeros((), f0.dtype)
         # Order 1 truncates y2 away, as the dense state zeroes blocks above the order.
-        return FactoredY(y1, keep2 * a, keep2 * b, y.steps + 1, y.dropped + keep2 * dropped)
+        new = FactoredY(y1, keep2 * a, keep2 * b, y.steps + 1, y.dropped + keep2 * dropped)
+        return new, method_state, {}
 
     def _compress(self, a, b, r: int):
         """Best rank-$\\le r$ factors of $A B^\\top$ (QR + SVD of the small core)."""
@@ -268,25 +189,3 @@ class FactoredState(AbstractCarlemanState):
             return a_new[:, :r], b_new[:, :r], dropped
         pad = ((0, 0), (0, r - k))
         return jnp.pad(a_new, pad), jnp.pad(b_new, pad), dropped
-
-
-STATES = {"dense": DenseState, "factored": FactoredState}
-
-
-def as_state(state) -> AbstractCarlemanState | str:
-    """Resolve a `state=` argument.
-
-    **Arguments:** `state`: a state value, or "dense" / "factored" / "auto".
-
-    **Returns:** the state value (or "auto", resolved by the window against memory).
-    """
-    if isinstance(state, AbstractCarlemanState):
-        return state
-    if state == "auto":
-        return "auto"
-    if isinstance(state, str) and state in STATES:
-        return STATES[state]()
-    raise ValueError(
-        f"`state` must be 'dense', 'factored', 'auto' or a state value such as "
-        f"`qsgd_jax.FactoredState(max_rank=...)`, got {state!r}."
-    )
