@@ -1,11 +1,67 @@
-"""Independent oracles and random test problems shared by the tests."""
+"""Independent oracles, random test problems and the method families shared by the tests.
+
+The family lists (`METHODS`, `STATES`, `READOUTS`, `EVOLUTION_CASES`) are what the
+transformation tests parametrize over, as lineax's `tests/helpers.py` lists its solvers: a new
+method, state representation or read-out is tested under jit, vmap, grad and jvp by adding it
+here.
+"""
 
 from __future__ import annotations
 
 import functools
 import itertools
+from typing import ClassVar
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+import qsgd_jax as qj
+
+
+class Midpoint(qj.AbstractEvolution):
+    """A method defined outside the library, as the how-to shows (RK2 of the flow)."""
+
+    name: ClassVar[str] = "midpoint"
+
+    def step(self, op, blocks, state):
+        eta, y = op.eta, op.truncate(blocks)
+        half = tuple(b + 0.5 * eta * a for b, a in zip(y, op.generator(y), strict=True))
+        return tuple(b + eta * a for b, a in zip(y, op.generator(half), strict=True)), state, {}
+
+
+METHODS = [qj.Discrete(), qj.Euler(), qj.TruncatedTaylor(3, segments=2), qj.Expm(), Midpoint()]
+STATES = [qj.DenseState(), qj.FactoredState(), qj.FactoredState(max_rank=2)]
+READOUTS = [qj.readout.Exact(), qj.readout.Sampled(), qj.readout.GaussianSurrogate()]
+# Every (method, state) pair the driver runs: each method on dense blocks, and the discrete
+# power on each factored representation (the factored state's rank grows by 2 per step only for
+# it).
+EVOLUTION_CASES = [(m, STATES[0]) for m in METHODS] + [(qj.Discrete(), s) for s in STATES[1:]]
+
+
+def family_id(value) -> str:
+    """A readable pytest id of a method, state or read-out value."""
+    if isinstance(value, tuple):
+        return "-".join(family_id(v) for v in value)
+    rank = getattr(value, "max_rank", None)
+    return type(value).__name__ + (f"{rank}" if rank else "")
+
+
+def tiny_problem(seed: int = 0, n: int = 40, d: int = 4, steps: int = 3):
+    """A tanh regression on `d` features: loss, params, mask (5 of 8 weights active), batches
+    (one per step, leading axis `steps`), float64."""
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(steps, n, d)))
+    y = jnp.asarray(rng.normal(size=(steps, n)))
+    params = {"w": jnp.asarray(rng.normal(size=(d, 2))) * 0.5}
+    mask = {"w": jnp.asarray(np.arange(2 * d).reshape(d, 2) % 8 < 5)}
+
+    def loss(p, batch):
+        bx, by = batch
+        return 0.5 * jnp.mean((jnp.tanh(bx @ p["w"]).sum(axis=1) - by) ** 2)
+
+    params = jax.tree_util.tree_map(lambda a, m: jnp.where(m, a, 0.0), params, mask)
+    return loss, params, mask, (x, y)
 
 
 def random_map(n: int, seed: int, *, degree: int = 2, scale: float = 0.3):

@@ -6,7 +6,6 @@ matrix, assembled with np.kron (B, I + eta A, T_K(hA)^r, expm(eta A)).
 """
 
 import math
-from typing import ClassVar
 
 import jax
 import jax.flatten_util
@@ -14,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
-from helpers import dense_discrete, dense_generator, random_map
+from helpers import METHODS, Midpoint, dense_discrete, dense_generator, random_map
 
 import qsgd_jax as qj
 
@@ -22,26 +21,6 @@ N, ORDER, STEPS = 3, 2, 3
 _, _F1, _F2 = random_map(N, seed=4, scale=0.3)
 F0, F1, F2 = 0.3 * np.ones(N), _F1 - np.eye(N), _F2  # the field (f0, f1, f2) of the map
 U0 = np.array([0.2, -0.1, 0.15])
-
-
-class Midpoint(qj.AbstractEvolution):
-    """A method defined outside the library, as the how-to shows (RK2 of the flow)."""
-
-    name: ClassVar[str] = "midpoint"
-
-    def step(self, op, blocks, state):
-        eta, y = op.eta, op.truncate(blocks)
-        half = tuple(b + 0.5 * eta * a for b, a in zip(y, op.generator(y), strict=True))
-        return tuple(b + eta * a for b, a in zip(y, op.generator(half), strict=True)), state, {}
-
-
-METHODS = [
-    qj.Discrete(),
-    qj.Euler(),
-    qj.TruncatedTaylor(3, segments=2),
-    qj.Expm(),
-    Midpoint(),
-]
 
 
 def _step_matrix(method, eta):
