@@ -26,7 +26,7 @@ def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> lis
     mask = qj.ml.prune_mask(params, 0.9)
     x = jax.random.normal(jax.random.key(1), (batch_size, *model.input_shape), model.dtype)
     batch = qj.ml.Batch(x, jnp.zeros((batch_size,), jnp.int32))
-    active = qj.active_set(qj.ml.apply_mask(params, mask), mask)
+    active = qj.ml.active_set(qj.ml.apply_mask(params, mask), mask)
     s = active.size
     field = qj.LossField(model.loss_fn, active, batch, 2)
     poly = qj.PolynomialMap(field, jnp.asarray(0.1, model.dtype))

@@ -52,7 +52,7 @@ def step_ratio(model, batch_size: int, label: str, reps: int = 5) -> list:
     """
     params = model.init(jax.random.key(0))
     mask = prune_mask(params, 0.9)
-    active = qj.active_set(params, mask)
+    active = qj.ml.active_set(params, mask)
     x = jax.random.normal(jax.random.key(1), (batch_size, *model.input_shape), model.dtype)
     batch = Batch(x, jnp.zeros((batch_size,), jnp.int32))
     opt = optax.sgd(0.1)
@@ -120,7 +120,7 @@ def _pipeline(quick: bool) -> list:
         data.y_train,
         cfg,
         jax.random.key(1),
-        evaluate=qj.model_evaluate(model, data),
+        evaluate=qj.ml.model_evaluate(model, data),
     )
     wall = time.perf_counter() - t0
     s = res.summary()

@@ -28,7 +28,7 @@ def _setup(quick: bool):
     k = 4 if quick else 16  # k * k points: 256 for the full benchmark
     eta, sparsity = np.meshgrid(np.linspace(0.05, 0.5, k), np.linspace(0.0, 0.5, k))
     order = 1 + np.arange(k * k) % 3
-    pts = qj.points(eta=eta.ravel(), sparsity=sparsity.ravel(), order=order)
+    pts = qj.targets.points(eta=eta.ravel(), sparsity=sparsity.ravel(), order=order)
     return fn, pts, loss, theta_bar
 
 

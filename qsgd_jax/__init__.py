@@ -29,12 +29,10 @@ from . import (
 from ._budget import (
     ErrorBudget as ErrorBudget,
     error_budget as error_budget,
-    gradient_flow as gradient_flow,
 )
 from ._carleman import (
     CarlemanOperator as CarlemanOperator,
     carleman as carleman,
-    carleman_dim as carleman_dim,
 )
 from ._dissipation import (
     Dissipation as Dissipation,
@@ -56,7 +54,6 @@ from ._evolve import (
     Trajectory as Trajectory,
     carleman_error as carleman_error,
     evolve as evolve,
-    gd_trajectory as gd_trajectory,
 )
 from ._field import (
     AbstractField as AbstractField,
@@ -65,37 +62,29 @@ from ._field import (
 from ._hybrid import (
     HybridConfig as HybridConfig,
     HybridResult as HybridResult,
+    Observation as Observation,
+    WindowEvent as WindowEvent,
     hybrid_run as hybrid_run,
-    model_evaluate as model_evaluate,
 )
 from ._loss_model import (
     LossField as LossField,
-    active_set as active_set,
-    dense_field as dense_field,
     taylor_field as taylor_field,
 )
-from ._optax_window import (
-    QuantumWindowState as QuantumWindowState,
-    quantum_window_optimizer as quantum_window_optimizer,
-)
+from ._optax_window import quantum_window_optimizer as quantum_window_optimizer
 from ._polynomial import (
     PolynomialMap as PolynomialMap,
     field_map as field_map,
     gd_map as gd_map,
     polynomial_map as polynomial_map,
 )
-from ._progress import progress as progress
 from ._status import (
     RESULTS as RESULTS,
     NonFiniteError as NonFiniteError,
 )
 from ._sweep import (
-    Grid as Grid,
     SweepResult as SweepResult,
     grid as grid,
-    points as points,
     sweep as sweep,
-    sweep_target as sweep_target,
 )
 from ._window import (
     WindowConfig as WindowConfig,

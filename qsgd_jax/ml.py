@@ -24,7 +24,12 @@ from ._data import (
     teacher_student as teacher_student,
 )
 from ._errors import check_finite_tree as check_finite_tree
-from ._loss_model import ActiveSet as ActiveSet
+from ._hybrid import model_evaluate as model_evaluate, pretrain as pretrain
+from ._loss_model import (
+    ActiveSet as ActiveSet,
+    active_set as active_set,
+    dense_field as dense_field,
+)
 from ._models import (
     CNN as CNN,
     MLP as MLP,

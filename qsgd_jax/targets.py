@@ -5,7 +5,12 @@ Every name is re-exported from a private module: `import qsgd_jax as qj`, then
 """
 
 from ._pruned_window import pruned_window_error as pruned_window_error
-from ._sweep import check_range as check_range
+from ._sweep import (
+    Grid as Grid,
+    check_range as check_range,
+    points as points,
+    sweep_target as sweep_target,
+)
 from ._sweep_targets import (
     history_kappa as history_kappa,
     masked_field as masked_field,

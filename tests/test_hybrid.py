@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsgd_jax import HybridConfig, WindowConfig, hybrid_run, model_evaluate
+from qsgd_jax import HybridConfig, WindowConfig, hybrid_run
 from qsgd_jax.experiments import early_late
-from qsgd_jax.ml import load_digits, make_mlp, prune_mask
+from qsgd_jax.ml import load_digits, make_mlp, model_evaluate, prune_mask
 from qsgd_jax.plot import plot_hybrid
 
 

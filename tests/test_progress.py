@@ -7,7 +7,7 @@ import qsgd_jax.experiments  # noqa: F401 (qj.experiments: progress_counter, PRO
 
 
 def test_enabled_bar_writes_to_stderr_only(capsys):
-    items = list(qj.progress(iter([1, 2, 3]), enabled=True, desc="windows", total=3))
+    items = list(qj.experiments.progress(iter([1, 2, 3]), enabled=True, desc="windows", total=3))
     out = capsys.readouterr()
     assert items == [1, 2, 3]
     assert out.out == ""
@@ -17,8 +17,8 @@ def test_enabled_bar_writes_to_stderr_only(capsys):
 def test_disabled_is_silent_and_the_default(capsys, monkeypatch):
     monkeypatch.delenv(qj.experiments.PROGRESS_ENV_VAR, raising=False)
     it = iter(range(4))
-    assert qj.progress(it) is it  # nothing wrapped
-    assert list(qj.progress(range(4), enabled=None, desc="x")) == [0, 1, 2, 3]
+    assert qj.experiments.progress(it) is it  # nothing wrapped
+    assert list(qj.experiments.progress(range(4), enabled=None, desc="x")) == [0, 1, 2, 3]
     with qj.experiments.progress_counter(total=10) as bar:
         bar.update(10)
     assert capsys.readouterr().err == ""
@@ -37,6 +37,6 @@ def test_bad_arguments_are_named():
     # (Under the test suite's runtime type checking the annotation catches it first; both
     # errors name the argument.)
     with pytest.raises(TypeError, match="enabled"):
-        qj.progress([1], enabled="yes")
+        qj.experiments.progress([1], enabled="yes")
     with pytest.raises(ValueError, match="`total` must be a non-negative int or None, got -1"):
         qj.experiments.progress_counter(total=-1, enabled=True)

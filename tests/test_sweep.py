@@ -37,7 +37,7 @@ def test_grid_compiles_once_and_equals_python_loop():
 def test_sharded_and_chunked_equal_plain():
     assert len(jax.devices()) == 4
     fn = _target()
-    pts = qj.points(eta=np.linspace(0.05, 0.3, 7), sparsity=[0.0] * 7, order=[1, 2, 3, 1, 2, 3, 2])
+    pts = qj.targets.points(eta=np.linspace(0.05, 0.3, 7), sparsity=[0.0] * 7, order=[1, 2, 3, 1, 2, 3, 2])
     one = qj.sweep(fn, pts, devices=jax.devices()[:1])
     four = qj.sweep(fn, pts)
     chunked = qj.sweep(fn, pts, chunk_size=1, progress=True)
@@ -85,7 +85,7 @@ def test_base_config_module_and_bad_input():
     with pytest.raises(ValueError, match="1-D"):
         qj.grid(eta=[[0.1, 0.2]])
     with pytest.raises(ValueError, match="same length"):
-        qj.points(a=[1, 2], b=[1])
+        qj.targets.points(a=[1, 2], b=[1])
     with pytest.raises(ValueError, match="chunk_size"):
         qj.sweep(lambda c: c["a"], qj.grid(a=[1.0]), chunk_size=0)
     with pytest.raises(qj.MemoryLimitError, match="chunk"):
@@ -179,7 +179,7 @@ def _python_loop(points_):
     "points_",
     [
         qj.grid(a=[1.0, 2.0, 3.0], b=[0.5, -1.0]),
-        qj.points(a=np.arange(1.0, 8.0), b=-np.arange(7.0)),
+        qj.targets.points(a=np.arange(1.0, 8.0), b=-np.arange(7.0)),
     ],
     ids=["grid_3x2", "points_7"],
 )

@@ -11,6 +11,7 @@ regimes), `early_late` (window error vs start step) and `carleman_demo` (`qsgd-j
 from .._cli import main as main  # the `qsgd-jax` command line, callable with an argv list
 from .._progress import (
     PROGRESS_ENV_VAR as PROGRESS_ENV_VAR,
+    progress as progress,
     progress_counter as progress_counter,
 )
 from . import (
