@@ -78,9 +78,9 @@ def _matvec_rows(quick: bool):
     for n, order in sizes:
         F0, F1, F2 = _problem(n)
         poly = qj.polynomial_map(F0, F1, F2, eta=0.1)
-        op = qj.carleman(poly, order, form="euler")
+        op = qj.carleman(poly, order)
         v = jax.random.normal(jax.random.key(0), (op.dim,), jnp.float32)
-        mv = jax.jit(qj.CarlemanOperator.flat_matvec)  # the operator is a pytree argument
+        mv = jax.jit(qj.CarlemanOperator.flat_generator)  # the operator is a pytree argument
         t0 = time.perf_counter()
         mv(op, v).block_until_ready()
         t_compile = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from _harness import block, machine, peak_rss_mib, table, timeit
@@ -31,26 +32,28 @@ def _measure(model, batch_size: int, steps: int, label: str, repeat: int) -> lis
     field = qj.LossField(model.loss_fn, active, batch, 2)
     poly = qj.PolynomialMap(field, jnp.asarray(0.1, model.dtype))
     state = qj.FactoredState()
-    y = state.init(s, 2, steps, model.dtype)
+    y = state.zero(s, 2, steps, model.dtype)
     r = y.a.shape[1]
     k1, k2, k3 = jax.random.split(jax.random.key(2), 3)
     scale = 1e-3
-    y = qj.FactoredY(
-        scale * jax.random.normal(k1, (s,), model.dtype),
-        scale * jax.random.normal(k2, (s, r), model.dtype),
-        scale * jax.random.normal(k3, (s, r), model.dtype),
-        jnp.zeros((), jnp.int32),
-        jnp.zeros((), model.dtype),
+    y = eqx.tree_at(
+        lambda y: (y.y1, y.a, y.b),
+        y,
+        (
+            scale * jax.random.normal(k1, (s,), model.dtype),
+            scale * jax.random.normal(k2, (s, r), model.dtype),
+            scale * jax.random.normal(k3, (s, r), model.dtype),
+        ),
     )
     order = jnp.asarray(2, jnp.int32)
     # The field and map are passed as arguments (pytrees), not closed over as constants.
     hvp = jax.jit(lambda f, v: f.linear(v))
     third = jax.jit(lambda f, a, b: f.quadratic_pairs(a, b))
     step = jax.jit(
-        lambda p, y: state.step(qj.Discrete(), qj.CarlemanOperator(p, order, 2, qj.Discrete()), y)
+        lambda p, y: state.step(qj.Discrete(), qj.CarlemanOperator(p, order, 2), y, None)[0]
     )
     # The step's full width: the slot of the new columns is the last one.
-    y = qj.FactoredY(y.y1, y.a, y.b, jnp.asarray(steps - 1, jnp.int32), y.dropped)
+    y = eqx.tree_at(lambda y: y.steps, y, jnp.asarray(steps - 1, jnp.int32))
     t_hvp = timeit(lambda: hvp(field, y.y1), repeat=repeat)
     t_3rd = timeit(lambda: third(field, y.a[:, :1], y.b[:, :1]), repeat=repeat)
     t_step = timeit(lambda: step(poly, y), repeat=repeat)

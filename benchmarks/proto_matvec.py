@@ -1,8 +1,8 @@
-"""Prototype: faster kernels for the euler-form Carleman matvec $A Y$ (DESIGN §2).
+"""Prototype: faster kernels for the euler-form Carleman matvec $A Y$ (docs/math/carleman.md).
 
 Standalone: it reimplements the generator action for a dense field ($f_0$ `(n,)`, $f_1$
 `(n, n)`, $f_2$ `(n, n, n)`) in several layouts and compares them with the package's
-`CarlemanOperator.flat_matvec` ("current") and with the scipy.sparse CSR matrix of
+`CarlemanOperator.flat_generator` ("current") and with the scipy.sparse CSR matrix of
 `bench_carleman`, all in one process, in rounds whose order is shuffled (ratios; the machine is
 shared). Every variant is checked against "current" on a random, non-symmetric state.
 
@@ -385,14 +385,14 @@ def measure(n: int, big_n: int, rounds: int = 15, mm: int = 2048, only=None):
     only = only or ONLY
     F0, F1, F2 = _problem(n)
     field = qj.DenseField(F0, F1, F2)
-    op = qj.carleman(qj.field_map(field, 0.1), big_n, form="euler")
+    op = qj.carleman(qj.field_map(field, 0.1), big_n)
     keep = jnp.arange(big_n + 1) <= op.order
     rng = np.random.default_rng(1)
     v = jnp.asarray(rng.standard_normal(op.dim), jnp.float32)  # arbitrary, non-symmetric
-    cur = jax.jit(qj.CarlemanOperator.flat_matvec)
+    cur = jax.jit(qj.CarlemanOperator.flat_generator)
     ref = np.asarray(cur(op, v))
     if LOOP:
-        cur = jax.jit(lambda op, x: _chain(op.flat_matvec, x))
+        cur = jax.jit(lambda op, x: _chain(op.flat_generator, x))
         ref = np.asarray(cur(op, v))
     A = _scipy_generator(*(np.asarray(x) for x in (F0, F1, F2.reshape(n, n * n))), big_n)
     vn = np.asarray(v)
@@ -407,8 +407,8 @@ def measure(n: int, big_n: int, rounds: int = 15, mm: int = 2048, only=None):
         # the package's kernel with the operator built inside the program: the same kernel as
         # `current` without the per-call flattening of the operator pytree
         del keep
-        o = qj.carleman(qj.field_map(qj.DenseField(f0, f1, f2), 0.1), big_n, form="euler")
-        return o.flat_matvec(x)
+        o = qj.carleman(qj.field_map(qj.DenseField(f0, f1, f2), 0.1), big_n)
+        return o.flat_generator(x)
 
     def floor(f0, f1, f2, keep, x, *, n, big_n):
         return x * 2  # one pass over the state: the cost of a call that does no work
@@ -530,7 +530,7 @@ def _action(o, form):
 
 
 def _flat(o, x, form, once=False):
-    """`flat_matvec`; `once`: the proposal, each block sliced out of `x` once."""
+    """`flat_generator` / `flat_discrete`; `once`: each block sliced out of `x` once."""
     blocks = o.unflatten(x)
     if once:
         blocks = jax.lax.optimization_barrier(blocks)
@@ -542,7 +542,7 @@ def patched(n: int, big_n: int, form: str, rounds: int = 21):
     import qsgd_jax._field as field_mod
 
     F0, F1, F2 = _problem(n)
-    op = qj.carleman(qj.field_map(qj.DenseField(F0, F1, F2), 0.1), big_n, form=form)
+    op = qj.carleman(qj.field_map(qj.DenseField(F0, F1, F2), 0.1), big_n)
     v = jnp.asarray(np.random.default_rng(1).standard_normal(op.dim), jnp.float32)
     old = jax.jit(lambda o, x: _flat(o, x, form)).lower(op, v).compile()
     ref = np.asarray(old(op, v))
