@@ -39,7 +39,14 @@ from ._evolution import (
 )
 from ._evolution.taylor import lcu_report
 from ._polynomial import PolynomialMap
-from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
+from ._status import (
+    RESULTS,
+    AbstractResult,
+    apply_throw,
+    argument_status,
+    finite_status,
+    first_nonfinite_step,
+)
 from ._taylor import block_encoding_normalization
 
 WINDOW_SUBSTEPS = 8  # RK4 substeps per GD step of a window's reference flow
@@ -248,6 +255,6 @@ def _budget(method, op, u0, *, steps):
         total=series("total"),
         gd_norm=with_initial(_norm(u0), out["gd"]),
         lcu=lcu,
-        status=finite_status(*measured),
+        status=argument_status(method.arguments_ok(), finite_status(*measured)),
         nonfinite_step=first_nonfinite_step(*measured),
     )

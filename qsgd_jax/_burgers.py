@@ -50,7 +50,7 @@ from ._carleman import carleman
 from ._errors import check_int_range, check_positive, is_concrete
 from ._evolution import Euler, drive, with_initial
 from ._field import DenseField
-from ._polynomial import field_map
+from ._polynomial import PolynomialMap, field_map
 
 VARIANTS = ("pnas", "interior")
 METHODS = ("euler", "ode")
@@ -321,7 +321,7 @@ def _carleman_run(problem, op, ts, method, rtol):
     y0 = op.lift(problem.u0)
 
     def op_at(t, eta):
-        return eqx.tree_at(lambda o: o.poly, op, field_map(problem.field_at(t), eta))
+        return eqx.tree_at(lambda o: o.poly, op, PolynomialMap(problem.field_at(t), eta))
 
     if method == "ode":
         return _solve(lambda t, y, _: op_at(t, op.eta).generator(y), y0, ts, rtol)[1]

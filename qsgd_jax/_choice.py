@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ._errors import InvalidArgumentError
+
 T = TypeVar("T")
 
 
-class InvalidChoiceError(ValueError, TypeError):
+class InvalidChoiceError(InvalidArgumentError):
     """A choice argument is neither a value of its family nor one of its shorthands.
 
-    It is both a `ValueError` (a bad value) and a `TypeError` (a wrong type), so either
-    `except` clause catches it.
+    An `InvalidArgumentError`, so both a `ValueError` (a bad value) and a `TypeError` (a wrong
+    type): either `except` clause catches it.
 
     **Arguments:** the message.
     """

@@ -17,9 +17,18 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray, Shaped
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Shaped
 
-from ._errors import check_finite_tree, check_int_range, is_concrete
+from ._errors import (
+    InvalidArgumentError,
+    check_finite_tree,
+    check_int_range,
+    check_nonempty,
+    check_number,
+    error_if_invalid,
+    in_interval,
+    is_concrete,
+)
 
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -105,10 +114,12 @@ def check_labels(name: str, y, num_classes: int) -> None:
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"`{name}` must hold integer class labels, got dtype {arr.dtype}.")
+            raise InvalidArgumentError(
+                f"`{name}` must hold integer class labels, got dtype {arr.dtype}."
+            )
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
         bad = np.unique(arr[(arr < 0) | (arr >= num_classes)])
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`{name}` has labels {bad[:10].tolist()} outside [0, {num_classes}) (the model or "
             f"data set has {num_classes} classes); labels must be class indices "
             f"0..{num_classes - 1}."
@@ -117,7 +128,7 @@ def check_labels(name: str, y, num_classes: int) -> None:
 
 def _split(x, y, test_fraction: float, seed: int):
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"`test_fraction` must lie in (0, 1), got {test_fraction!r}.")
+        raise InvalidArgumentError(f"`test_fraction` must lie in (0, 1), got {test_fraction!r}.")
     perm = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, round(test_fraction * len(x)))
     te, tr = perm[:n_test], perm[n_test:]
@@ -147,7 +158,9 @@ def resize_images(x: Float[Array, "n h w c"], size: int = 32) -> Float[Array, "n
     **Returns:** images of shape `(n, size, size, 3)`, same dtype.
     """
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(f"`x` must be NHWC images with 1 or 3 channels, got shape {x.shape}.")
+        raise InvalidArgumentError(
+            f"`x` must be NHWC images with 1 or 3 channels, got shape {x.shape}."
+        )
     if x.shape[-1] == 1:
         x = jnp.repeat(x, 3, axis=-1)
     return jax.image.resize(x, (x.shape[0], size, size, 3), method="bilinear").astype(x.dtype)
@@ -251,7 +264,9 @@ def _unpickle(tar: tarfile.TarFile, member: str) -> dict:
     except KeyError:
         f = None
     if f is None:
-        raise ValueError(f"CIFAR archive {tar.name!r} has no member {member!r}; is it corrupt?")
+        raise InvalidArgumentError(
+            f"CIFAR archive {tar.name!r} has no member {member!r}; is it corrupt?"
+        )
     return pickle.load(f, encoding="bytes")
 
 
@@ -276,7 +291,9 @@ def load_cifar(
     **Returns:** a `Dataset` with inputs `(n, 32, 32, 3)`.
     """
     if num_classes not in (10, 100):
-        raise ValueError(f"`num_classes` must be 10 or 100 for CIFAR, got {num_classes!r}.")
+        raise InvalidArgumentError(
+            f"`num_classes` must be 10 or 100 for CIFAR, got {num_classes!r}."
+        )
     fname = f"cifar-{num_classes}-python.tar.gz"
     p = Path(path)
     if p.is_dir():
@@ -312,11 +329,51 @@ def load_cifar(
     )
 
 
+def check_data(x, y, batch_size) -> int:
+    """The door checks of a batched pass over `(x, y)`: a shared, non-empty example axis and a
+    `batch_size` in [1, len(x)]. Every entry point that batches a data set calls it first, so an
+    empty data set is named as such (not as an empty range of batch sizes).
+
+    **Arguments:** `x`, `y` (inputs and targets), `batch_size` (examples per batch).
+
+    **Returns:** the number of examples $n$.
+    """
+    if jnp.ndim(x) == 0 or jnp.ndim(y) == 0:
+        raise InvalidArgumentError(
+            f"`x` and `y` must have a leading example axis, got shapes {jnp.shape(x)} and "
+            f"{jnp.shape(y)}."
+        )
+    n = x.shape[0]
+    if y.shape[0] != n:
+        raise InvalidArgumentError(
+            f"`x` and `y` must have the same length, got {n} and {y.shape[0]}."
+        )
+    check_nonempty(
+        "x",
+        n,
+        "examples",
+        "A pass over the data needs at least `batch_size` examples: check "
+        "the data set (its split or the filter that produced it).",
+    )
+    check_number(
+        "batch_size",
+        batch_size,
+        low=1,
+        high=n,
+        integer=True,
+        rule=f"must be an integer in [1, len(x) = {n}]",
+    )
+    return n
+
+
+_STEP_RULE = "must be an integer >= 0 (the global step index)"
+
+
 def batch_at(
     x: Shaped[Array, "n ..."],
     y: Shaped[Array, "n ..."],
     key: PRNGKeyArray,
-    step: Int[Array, ""] | int,
+    step: ArrayLike,
     batch_size: int,
 ) -> Batch:
     """The mini-batch of step `step` of an epoch-wise shuffled pass over `(x, y)`.
@@ -327,17 +384,27 @@ def batch_at(
 
     **Arguments:**
 
-    - `x`, `y`: inputs and targets with a shared leading axis.
+    - `x`, `y`: inputs and targets with a shared leading axis (at least one example).
     - `key`: PRNG key of the whole pass.
-    - `step`: global step index (traced or Python int).
+    - `step`: global step index, an integer >= 0 (traced or Python int; a traced negative
+      step raises when the program runs, naming it).
     - `batch_size`: examples per batch (static), at most `len(x)`.
 
     **Returns:** a `Batch` with leading axis `batch_size`.
     """
+    check_data(x, y, batch_size)
+    check_number("step", step, low=0, integer=True, rule=_STEP_RULE)
+    batch = _batch_at(x, y, key, step, batch_size)
+    if is_concrete(step):
+        return batch
+    ok = in_interval(jnp.asarray(step), 0, integer=True)
+    return error_if_invalid(batch, ok, "step", _STEP_RULE, step)
+
+
+def _batch_at(x, y, key, step, batch_size: int) -> Batch:
+    """`batch_at` without its checks, for library loops whose steps are known to be valid
+    (`make_batches`, the hybrid run): no run-time check in their programs."""
     n = x.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"`x` and `y` must have the same length, got {n} and {y.shape[0]}.")
-    check_int_range("batch_size", batch_size, 1, n)
     per_epoch = n // batch_size
     step = jnp.asarray(step)
     perm = jax.random.permutation(jax.random.fold_in(key, step // per_epoch), n)
@@ -356,17 +423,18 @@ def make_batches(
 
     **Arguments:**
 
-    - `x`, `y`: inputs and targets with a shared leading axis.
+    - `x`, `y`: inputs and targets with a shared leading axis (at least one example).
     - `key`: PRNG key of the whole pass.
     - `batch_size`: examples per batch (static), at most `len(x)`.
     - `num_batches`: how many batches: steps $0, \\dots,$ `num_batches` $- 1$ of `batch_at`.
 
     **Returns:** a `Batch` whose fields have leading axes `(num_batches, batch_size)`.
     """
+    check_data(x, y, batch_size)
     check_int_range("num_batches", num_batches, 1)
-    return _make_batches(x, y, key, batch_size, num_batches)
+    return _make_batches(x, y, key, int(batch_size), int(num_batches))
 
 
 @eqx.filter_jit
 def _make_batches(x, y, key, batch_size, num_batches):
-    return jax.vmap(lambda s: batch_at(x, y, key, s, batch_size))(jnp.arange(num_batches))
+    return jax.vmap(lambda s: _batch_at(x, y, key, s, batch_size))(jnp.arange(num_batches))

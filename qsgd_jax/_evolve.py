@@ -18,7 +18,14 @@ from ._carleman import CarlemanOperator
 from ._errors import check_int_range
 from ._evolution import AbstractEvolution, Blocks, Discrete, as_evolution, drive, with_initial
 from ._polynomial import PolynomialMap
-from ._status import RESULTS, AbstractResult, apply_throw, finite_status, first_nonfinite_step
+from ._status import (
+    RESULTS,
+    AbstractResult,
+    apply_throw,
+    argument_status,
+    finite_status,
+    first_nonfinite_step,
+)
 
 
 class Trajectory(AbstractResult):
@@ -74,7 +81,7 @@ def _evolve(method, op, Y0, steps):
     y1s, norms = run.out
     y1 = with_initial(op.project(Y0), y1s)
     norms = with_initial(jnp.stack([jnp.linalg.norm(y.reshape(-1)) for y in Y0]), norms)
-    status = finite_status(y1, norms)
+    status = argument_status(method.arguments_ok(), finite_status(y1, norms))
     return Trajectory(y1, norms, run.final, status, first_nonfinite_step(y1, norms))
 
 
@@ -154,6 +161,6 @@ def _carleman_error(method, op, u0, steps):
     scale = jnp.linalg.norm(gd, axis=-1)
     relative = jnp.where(absolute == 0, 0.0, absolute / jnp.where(scale == 0, 1.0, scale))
     relative = jnp.where((scale == 0) & (absolute > 0), jnp.inf, relative)
-    status = finite_status(traj.y1, gd)
+    status = argument_status(method.arguments_ok(), finite_status(traj.y1, gd))
     step = first_nonfinite_step(traj.y1, gd)
     return CarlemanError(traj, gd, absolute, relative.astype(absolute.dtype), status, step)

@@ -28,8 +28,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from ._data import Batch, batch_at
-from ._errors import check_finite_tree, check_int_range, check_positive
+from ._data import Batch, _batch_at, check_data
+from ._errors import check_finite_tree, check_int_range, check_number, check_positive
 from ._progress import progress as progress_bar, progress_counter, progress_default
 from ._propagation import propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
@@ -87,8 +87,7 @@ class HybridConfig(eqx.Module):
         check_positive("divergence_factor", self.divergence_factor)
         check_int_range("min_window", self.min_window, 1)
         check_positive("pretrain_lr", self.pretrain_lr)
-        if not 0 <= self.sparsity < 1:
-            raise ValueError(f"`sparsity` must lie in [0, 1), got {self.sparsity!r}.")
+        check_number("sparsity", self.sparsity, low=0, high=1, high_open=True)
         if self.window.batching != "sgd":
             raise ValueError("`window.batching` must be 'sgd': every step has its own batch.")
 
@@ -166,7 +165,7 @@ def _sgd_chunk(loss_fn, opt, x, y, key, batch_size, *, keep: bool = True):
     def run(params, state, start, n):
         def body(c, t):
             p, s = c
-            g = jax.grad(loss_fn)(p, batch_at(x, y, key, start + t, batch_size))
+            g = jax.grad(loss_fn)(p, _batch_at(x, y, key, start + t, batch_size))
             u, s = opt.update(g, s, p)
             p = optax.apply_updates(p, u)
             return (p, s), (ravel_pytree(p)[0] if keep else None)
@@ -245,10 +244,11 @@ class WindowEvent:
 
     **Fields:** `index` (the window's number), `start` (its first step after pruning),
     `length` ($T_q$), `why` (how the length was chosen), `params` (the upload point
-    $\\bar\\theta$), `mask` (the sparse mask), `batches` (the window's batches), `report` (its `WindowReport`),
-    `succeeded` (its status is successful), `params_exact` ($\\bar\\theta + y_1(T_q)$, the
-    state before read-out; `None` when it failed), `params_hat` (after read-out and re-upload;
-    `None` when it failed, its steps then ran as classical SGD).
+    $\\bar\\theta$), `mask` (the sparse mask), `batches` (the window's batches), `report`
+    (its `WindowReport`), `succeeded` (its status is successful), `params_exact`
+    ($\\bar\\theta + y_1(T_q)$, the state before read-out; `None` when it failed),
+    `params_hat` (after read-out and re-upload; `None` when it failed, its steps then ran as
+    classical SGD).
     """
 
     index: int
@@ -393,6 +393,9 @@ def hybrid_run(
     check_finite_tree("params", params)
     check_finite_tree("x", x)
     check_finite_tree("y", y)
+    check_data(x, y, config.batch_size)
+    if config.pretrain_batch_size is not None:
+        check_data(x, y, config.pretrain_batch_size)
     if evaluate is None:
         full = Batch(x, y)
         evaluate = lambda p: {"loss": loss_fn(p, full)}  # noqa: E731
@@ -415,7 +418,7 @@ def hybrid_run(
         looks = set(range(total + 1)) if observe_steps is None else {int(t) for t in observe_steps}
 
     def batches(start, n):
-        return jax.vmap(lambda t: batch_at(x, y, k_sparse, t, bs))(start + jnp.arange(n))
+        return jax.vmap(lambda t: _batch_at(x, y, k_sparse, t, bs))(start + jnp.arange(n))
 
     hyb = _Run(chunk, params, opt.init(params), unravel, record, observe, batches, looks, mask)
     cuts = looks | (record if config.eval_every > 1 else set())

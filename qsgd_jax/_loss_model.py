@@ -24,7 +24,15 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int, PyTree
 
-from ._errors import check_finite_tree, check_memory, check_real_float, is_concrete
+from ._errors import (
+    InvalidArgumentError,
+    check_choice,
+    check_finite_tree,
+    check_memory,
+    check_nonempty,
+    check_real_float,
+    is_concrete,
+)
 from ._field import AbstractField, DenseField
 from ._prune import check_mask_leaves
 
@@ -93,24 +101,31 @@ def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = jnp.asarray(leaf).dtype
         if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"`params{jax.tree_util.keystr(path)}` must be a floating-point array, got "
                 f"dtype {dtype}."
             )
         check_real_float(f"params{jax.tree_util.keystr(path)}", dtype)
     flat, unravel = ravel_pytree(params)
+    check_nonempty(
+        "params",
+        flat.size,
+        "entries",
+        "The Taylor model needs at least one parameter: pass the model's parameters (a "
+        "pytree of non-empty float arrays).",
+    )
     if mask is None:
         mflat = np.ones(flat.shape, dtype=bool)
     else:
         if not is_concrete(mask):
-            raise TypeError(
+            raise InvalidArgumentError(
                 "`mask` must be concrete (not traced under jit/vmap): it fixes the number of "
                 "active coordinates s, which is an array shape. Build the map outside the "
                 "transformation, or vary sparsity through the pruning threshold instead."
             )
         size = sum(int(np.size(m)) for m in jax.tree_util.tree_leaves(mask))
         if size != flat.size:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`mask` has {size} entries but `params` has {flat.size}; they must match "
                 "(one bool per parameter, with the tree structure and shapes of `params`)."
             )
@@ -120,7 +135,9 @@ def active_set(params: PyTree, mask: PyTree | None = None) -> ActiveSet:
         ).astype(bool)
     index = np.flatnonzero(mflat)
     if index.size == 0:
-        raise ValueError("`mask` has no active entries (everything is pruned); nothing to train.")
+        raise InvalidArgumentError(
+            "`mask` has no active entries (everything is pruned); nothing to train."
+        )
     base = flat * jnp.asarray(mflat, dtype=flat.dtype)
     return ActiveSet(base, jnp.asarray(index, dtype=jnp.int32), unravel)
 
@@ -247,8 +264,7 @@ def taylor_field(
 
     **Returns:** an `AbstractField` of dimension $s$ (a `LossField` or a `DenseField`).
     """
-    if degree not in (1, 2):
-        raise ValueError(f"`degree` must be 1 or 2, got {degree!r}.")
+    check_choice("degree", degree, (1, 2))
     active = active_set(params, mask)
     check_finite_tree("params", params)
     check_finite_tree("batch", batch)

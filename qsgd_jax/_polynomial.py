@@ -19,9 +19,20 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, PyTree
 
-from ._errors import check_finite, check_memory, check_positive, check_real_float, is_concrete
+from ._errors import (
+    InvalidArgumentError,
+    check_finite,
+    check_memory,
+    check_number,
+    check_real_float,
+    describe_nonfinite,
+    error_if_invalid,
+    in_interval,
+    is_concrete,
+)
 from ._field import AbstractField, DenseField
 from ._loss_model import taylor_field
 
@@ -150,10 +161,12 @@ def polynomial_map(
     - `F0`: shape `(n,)`.
     - `F1`: shape `(n, n)`.
     - `F2`: shape `(n, n, n)` or its mode-1 unfolding `(n, n*n)`; `None` for degree 1.
-    - `eta`: step size $\\eta > 0$.
+    - `eta`: step size $\\eta > 0$, a real scalar (may be traced).
     - `symmetric`: tag $F_1$ as symmetric (default: checked on concrete input).
 
     Real float32/float64 arrays (integers become the default float); all entries finite.
+    Concrete values are checked at once; traced ones (under `jit`/`vmap`/`grad`) when the
+    program runs (a NaN in $F_1$ or $\\eta \\le 0$ raises, naming the argument).
 
     **Returns:** a `PolynomialMap` of dimension $n$, in the arrays' common dtype.
     """
@@ -162,27 +175,28 @@ def polynomial_map(
             check_real_float(name, jnp.result_type(x))
     F0, F1 = _as_float(F0), _as_float(F1)
     if F0.ndim != 1:
-        raise ValueError(f"`F0` must have shape (n,), got {F0.shape}.")
+        raise InvalidArgumentError(f"`F0` must have shape (n,), got {F0.shape}.")
     n = F0.shape[0]
     if F1.shape != (n, n):
-        raise ValueError(f"`F1` must have shape (n, n) = {(n, n)} to match `F0`, got {F1.shape}.")
+        raise InvalidArgumentError(
+            f"`F1` must have shape (n, n) = {(n, n)} to match `F0`, got {F1.shape}."
+        )
     if F2 is not None:
         F2 = _as_float(F2)
         if F2.shape == (n, n * n):
             F2 = F2.reshape(n, n, n)
         if F2.shape != (n, n, n):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`F2` must have shape (n, n, n) = {(n, n, n)} or (n, n*n) = {(n, n * n)} to "
                 f"match `F0`, got {F2.shape}."
             )
-    for name, x in (("F0", F0), ("F1", F1), ("F2", F2)):
-        check_finite(name, x)
+    F0, F1, F2 = (_checked_finite(k, x) for k, x in (("F0", F0), ("F1", F1), ("F2", F2)))
     _check_eta(eta)
     dtype = jnp.result_type(F0, F1, *(() if F2 is None else (F2,)))
-    eta = jnp.asarray(eta, dtype=dtype)
+    eta = _checked_eta(jnp.asarray(eta, dtype=dtype), eta)
     F0, F1 = F0.astype(dtype), F1.astype(dtype)
-    if symmetric is None:
-        symmetric = is_concrete(F1) and bool(jnp.allclose(F1, F1.T))
+    if symmetric is None:  # NumPy: jnp would stage the test inside a trace, even on constants
+        symmetric = is_concrete(F1) and bool(np.allclose(np.asarray(F1), np.asarray(F1).T))
     f2 = None if F2 is None else F2.astype(dtype) / eta
     field = DenseField(F0 / eta, (F1 - jnp.eye(n, dtype=dtype)) / eta, f2, symmetric=symmetric)
     return PolynomialMap(field, eta)
@@ -209,7 +223,8 @@ def gd_map(
     - `loss_fn`: `loss_fn(params, batch) -> scalar`, a pure JAX function.
     - `params`: the upload point $\\bar\\theta$ (any pytree of float arrays).
     - `batch`: the data the loss is evaluated on.
-    - `eta`: the learning rate $\\eta > 0$ (may be traced).
+    - `eta`: the learning rate $\\eta > 0$, a real scalar (may be traced: a traced
+      $\\eta \\le 0$ raises when the program runs).
     - `mask`: boolean pytree like `params`; `None` means every coordinate is active.
     - `degree`: 1 (the linearized model) or 2.
     - `matrix_free`: keep $H$ and $\\mathcal{T}$ implicit (`LossField`) instead of materializing
@@ -237,20 +252,38 @@ def field_map(field: AbstractField, eta: ArrayLike) -> PolynomialMap:
     **Arguments:**
 
     - `field`: any `AbstractField` $f$ (e.g. a `DenseField`), dimension $n$.
-    - `eta`: the step size $\\eta > 0$ (may be traced).
+    - `eta`: the step size $\\eta > 0$, a real scalar (may be traced: a traced
+      $\\eta \\le 0$ raises when the program runs).
 
     **Returns:** a `PolynomialMap` of dimension $n$, $\\eta$ cast to the field's dtype.
     """
     _check_eta(eta)
-    return PolynomialMap(field, jnp.asarray(eta, dtype=field.f0().dtype))
+    return PolynomialMap(field, _checked_eta(jnp.asarray(eta, dtype=field.f0().dtype), eta))
 
 
 def _check_eta(eta) -> None:
-    """A learning rate is a real number > 0: a complex `eta` would be cast silently."""
-    dtype = jnp.asarray(eta).dtype
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"`eta` must be a real number, got {eta!r} of dtype {dtype}.")
-    check_positive("eta", eta)
+    """The door check of a learning rate: a real scalar (a complex or vector `eta` would be
+    cast or broadcast silently), finite and > 0 when concrete."""
+    check_number("eta", eta, low=0, low_open=True, rule="must be finite and > 0")
+
+
+def _checked_eta(cast: Float[Array, ""], eta) -> Float[Array, ""]:
+    """`cast`, with the run-time check of a traced `eta` (> 0, finite) threaded on it."""
+    if is_concrete(eta):
+        return cast
+    ok = in_interval(cast, 0, low_open=True)
+    return error_if_invalid(cast, ok, "eta", "must be finite and > 0", cast)
+
+
+def _checked_finite(name: str, x: Array | None) -> Array | None:
+    """`x` after its finiteness check: now if concrete, when the program runs if traced."""
+    if x is None:
+        return None
+    check_finite(name, x)
+    if is_concrete(x):
+        return x
+    ok = jnp.all(jnp.isfinite(x))
+    return error_if_invalid(x, ok, name, "must be finite", x, describe=describe_nonfinite)
 
 
 def _as_float(x) -> Float[Array, "..."]:

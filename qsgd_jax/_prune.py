@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Bool, Float, PyTree, Scalar
+from jaxtyping import Array, ArrayLike, Bool, Float, PyTree, Scalar
 
-from ._errors import is_concrete
+from ._errors import InvalidArgumentError, check_number, error_if_invalid, in_interval, is_concrete
 
 Mask = PyTree[Bool[Array, "..."]]
 
@@ -64,18 +64,32 @@ def prunable_leaves(
     return jax.tree_util.tree_map_with_path(lambda p, x: include(_path_names(p), x), params)
 
 
+_SPARSITY_RULE = "must be a number in [0, 1) (fraction of prunable weights set to zero)"
+
+
 def _check_sparsity(sparsity) -> None:
-    if not is_concrete(sparsity):
-        return
-    s = np.asarray(sparsity)
-    if s.dtype.kind not in "fiu" or not np.all((s >= 0) & (s < 1)):
-        raise ValueError(
-            f"`sparsity` must be a number in [0, 1) (fraction of prunable weights set to zero), "
-            f"got {sparsity!r}."
-        )
+    """The door check of `sparsity`: a real scalar, and in [0, 1) when concrete."""
+    check_number("sparsity", sparsity, low=0, high=1, high_open=True, rule=_SPARSITY_RULE)
 
 
-def magnitude_keep(theta: Float[Array, " n"], sparsity: float | Scalar) -> Bool[Array, " n"]:
+def _checked_keep(keep: Bool[Array, " n"], sparsity) -> Bool[Array, " n"]:
+    """`keep`, with the run-time check of a traced `sparsity` threaded on it."""
+    if is_concrete(sparsity):
+        return keep  # checked at the door
+    ok = in_interval(jnp.asarray(sparsity), 0, 1, high_open=True)
+    return error_if_invalid(keep, ok, "sparsity", _SPARSITY_RULE, sparsity)
+
+
+def _magnitude_keep(theta: Float[Array, " n"], sparsity) -> Bool[Array, " n"]:
+    """`magnitude_keep` without its checks, for library code that checked `sparsity` already
+    (a sweep's grid, a concrete configuration): no run-time check in its programs."""
+    n = theta.shape[0]
+    order = jnp.argsort(jnp.abs(theta), stable=True)
+    rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+    return rank >= jnp.round(jnp.asarray(sparsity) * n).astype(jnp.int32)
+
+
+def magnitude_keep(theta: Float[Array, " n"], sparsity: ArrayLike) -> Bool[Array, " n"]:
     """The library's one magnitude-pruning rule, on a flat vector.
 
     With $n$ entries, the
@@ -93,20 +107,18 @@ def magnitude_keep(theta: Float[Array, " n"], sparsity: float | Scalar) -> Bool[
     **Arguments:**
 
     - `theta`: the flat vector of candidate entries.
-    - `sparsity`: fraction in [0, 1) to prune; may be traced.
+    - `sparsity`: fraction in [0, 1) to prune, a real scalar; may be traced (a traced value
+      outside [0, 1) raises when the program runs, naming it).
 
     **Returns:** a bool vector, `True` = kept.
     """
     _check_sparsity(sparsity)
-    n = theta.shape[0]
-    order = jnp.argsort(jnp.abs(theta), stable=True)
-    rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
-    return rank >= jnp.round(jnp.asarray(sparsity) * n).astype(jnp.int32)
+    return _checked_keep(_magnitude_keep(theta, sparsity), sparsity)
 
 
 def prune_mask(
     params: PyTree[Float[Array, "..."]],
-    sparsity: float | Scalar,
+    sparsity: ArrayLike,
     include: Callable[[tuple[str, ...], object], bool] = default_prunable,
 ) -> Mask:
     """One-shot global magnitude (L1) pruning mask.
@@ -118,7 +130,9 @@ def prune_mask(
     **Arguments:**
 
     - `params`: parameter pytree.
-    - `sparsity`: fraction in [0, 1) of the selected entries to prune; may be traced.
+    - `sparsity`: fraction in [0, 1) of the selected entries to prune, a real scalar; may be
+      traced (a traced value outside [0, 1) raises when the program runs, naming it; with
+      `vmap` over a grid, every value of the grid is checked).
     - `include`: predicate `(path_names, leaf) -> bool` selecting the prunable leaves (default:
       `default_prunable`).
 
@@ -130,8 +144,10 @@ def prune_mask(
     flags = jax.tree_util.tree_leaves(sel)
     chosen = [x for x, f in zip(leaves, flags, strict=True) if f]
     if not chosen:
-        raise ValueError("`include` selects no leaf of `params`; nothing can be pruned.")
-    keep = magnitude_keep(jnp.concatenate([jnp.ravel(x) for x in chosen]), sparsity)
+        raise InvalidArgumentError("`include` selects no leaf of `params`; nothing can be pruned.")
+    keep = _checked_keep(
+        _magnitude_keep(jnp.concatenate([jnp.ravel(x) for x in chosen]), sparsity), sparsity
+    )
     out, start = [], 0
     for x, f in zip(leaves, flags, strict=True):
         if f:
@@ -184,7 +200,9 @@ def check_mask(params: PyTree, mask: Mask) -> None:
         is_concrete(mask)
         and sum(int(np.sum(np.asarray(m))) for m in jax.tree_util.tree_leaves(mask)) == 0
     ):
-        raise ValueError("`mask` prunes every parameter (0 active entries); keep at least one.")
+        raise InvalidArgumentError(
+            "`mask` prunes every parameter (0 active entries); keep at least one."
+        )
 
 
 def check_mask_leaves(params: PyTree, mask: PyTree) -> None:
@@ -200,12 +218,12 @@ def check_mask_leaves(params: PyTree, mask: PyTree) -> None:
     """
     why = _structure_mismatch(params, mask)
     if why is not None:
-        raise ValueError(why)
+        raise InvalidArgumentError(why)
     for (path, p), m in zip(
         jax.tree_util.tree_leaves_with_path(params), jax.tree_util.tree_leaves(mask), strict=True
     ):
         if jnp.shape(p) != jnp.shape(m) or jnp.asarray(m).dtype != jnp.bool_:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`mask` leaf {jax.tree_util.keystr(path)} must be bool of shape {jnp.shape(p)} "
                 f"(the shape of the parameter), got {jnp.asarray(m).dtype} of shape "
                 f"{jnp.shape(m)}."
@@ -322,7 +340,7 @@ def sparse_scratch(
             strict=True,
         ):
             if jnp.result_type(a) != jnp.result_type(b):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"`init_params` leaf {jax.tree_util.keystr(path)} has dtype "
                     f"{jnp.result_type(a)} but `params` has {jnp.result_type(b)}; initialize "
                     "the fresh weights with the trained weights' dtype."

@@ -27,8 +27,8 @@ from ._evolution import Discrete, FactoredState, drive
 from ._field import AbstractField
 from ._loss_model import ActiveSet, LossField
 from ._polynomial import PolynomialMap
+from ._prune import _magnitude_keep
 from ._sweep import sweep_target
-from ._sweep_targets import magnitude_keep
 
 
 def _check(values: dict, **_) -> None:
@@ -117,7 +117,7 @@ def pruned_window_error(
     check_int_range("steps", steps, 1)
     flat, unravel = ravel_pytree(params)
     dtype = flat.dtype
-    keep = magnitude_keep(flat, config["sparsity"]).astype(dtype)
+    keep = _magnitude_keep(flat, config["sparsity"]).astype(dtype)
     eta = jnp.asarray(config["eta"], dtype)
     order = jnp.asarray(config["order"], jnp.int32)
     active = ActiveSet(flat * keep, jnp.arange(flat.shape[0], dtype=jnp.int32), unravel)

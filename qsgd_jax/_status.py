@@ -24,8 +24,9 @@ class RESULTS(eqx.Enumeration):
     """Outcome of a run, carried as `status` by every result object.
 
     **Members:** `successful`, `nonfinite` (a NaN or inf), `non_dissipative` (a window's
-    Carleman state blew up), `error_growth` (a window drifted from exact GD). `RESULTS[r]`
-    gives the message of a concrete status `r`.
+    Carleman state blew up), `error_growth` (a window drifted from exact GD),
+    `invalid_argument` (a traced argument, such as $\\eta$ under `vmap`, was out of range).
+    `RESULTS[r]` gives the message of a concrete status `r`.
     """
 
     successful = (
@@ -49,6 +50,16 @@ class RESULTS(eqx.Enumeration):
         "`max_relative_error` x ||u_GD(t)||, so the simulated quantum run no longer follows the "
         "training dynamics (typically rho(F1) > 1: some eta*lambda outside (0, 2)); its output "
         "is NaN, not a result. Lower the learning rate or shorten the window."
+    )
+    invalid_argument = (
+        "An argument was invalid when the run executed: a value that was traced (under jit, "
+        "vmap, grad or a sweep), so that it could not be refused before the run, was out of "
+        "range. The learning rate eta must be a finite number > 0 (a negative eta runs "
+        "gradient ascent), the number of shots a finite integer >= 1 (any real >= 1 for the "
+        "Gaussian surrogate), the Carleman order N an integer in [1, max_order] and a "
+        "truncated-Taylor order K an integer in [0, max_terms]. The "
+        "outputs of this run are not a result. Pass valid values (a concrete value is "
+        "refused at once, with the argument's name), or check the grid given to `sweep`."
     )
 
 
@@ -117,6 +128,24 @@ def apply_throw(result: AbstractResult, throw: bool, extra=None):
         return out
     failed = jnp.any(result.status._value != RESULTS.successful._value)
     return result.status.error_if(out, failed)
+
+
+def argument_status(ok, status: RESULTS = RESULTS.successful) -> RESULTS:
+    """`status` where the traced argument check `ok` holds, else `RESULTS.invalid_argument`.
+
+    The status-side counterpart of `error_if_invalid`: a result object whose arguments may be
+    traced ORs their validity into its status (e.g. `WindowConfig.arguments_ok()`), so that
+    `throw=False` reports an invalid value and `throw=True` raises, through `apply_throw`, with
+    no host callback in a program that did not ask for one.
+
+    **Arguments:**
+
+    - `ok`: bool (traceable), `True` where every checked argument is valid.
+    - `status`: the status the run would have otherwise.
+
+    **Returns:** a `RESULTS` member (an invalid argument takes precedence).
+    """
+    return RESULTS.where(jnp.asarray(ok), status, RESULTS.invalid_argument)
 
 
 def finite_status(*arrays) -> RESULTS:

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from ._errors import check_memory
+from ._errors import InvalidArgumentError, check_memory, in_interval, interval_text
 from ._progress import progress as progress_bar
 
 Array = jax.Array
@@ -77,15 +77,17 @@ class Grid:
 def _column(name: str, values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"grid axis `{name}` must be a 1-D list of scalars, got shape {arr.shape}."
         )
     if arr.size == 0:
-        raise ValueError(f"grid axis `{name}` is empty; every axis needs at least one value.")
+        raise InvalidArgumentError(
+            f"grid axis `{name}` is empty; every axis needs at least one value."
+        )
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"grid axis `{name}` must hold numbers, got dtype {arr.dtype}.")
+        raise InvalidArgumentError(f"grid axis `{name}` must hold numbers, got dtype {arr.dtype}.")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"grid axis `{name}` has non-finite values: {arr.tolist()}.")
+        raise InvalidArgumentError(f"grid axis `{name}` has non-finite values: {arr.tolist()}.")
     return arr
 
 
@@ -99,7 +101,7 @@ def grid(**axes) -> Grid:
     **Returns:** a product `Grid` of shape `(len(axis) for axis in axes)`.
     """
     if not axes:
-        raise ValueError("`grid` needs at least one axis, e.g. grid(eta=[0.05, 0.1]).")
+        raise InvalidArgumentError("`grid` needs at least one axis, e.g. grid(eta=[0.05, 0.1]).")
     cols = {k: _column(k, v) for k, v in axes.items()}
     mesh = np.meshgrid(*cols.values(), indexing="ij")
     columns = {k: m.reshape(-1) for k, m in zip(cols, mesh, strict=True)}
@@ -116,11 +118,13 @@ def points(**columns) -> Grid:
     **Returns:** a point-list `Grid` of shape `(num_points,)`.
     """
     if not columns:
-        raise ValueError("`points` needs at least one field, e.g. points(eta=[0.1, 0.2]).")
+        raise InvalidArgumentError(
+            "`points` needs at least one field, e.g. points(eta=[0.1, 0.2])."
+        )
     cols = {k: _column(k, v) for k, v in columns.items()}
     lengths = {k: len(v) for k, v in cols.items()}
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"every field of `points` needs the same length, got {lengths}.")
+        raise InvalidArgumentError(f"every field of `points` needs the same length, got {lengths}.")
     n = next(iter(lengths.values()))
     return Grid({"point": np.arange(n)}, cols, "points")
 
@@ -148,7 +152,9 @@ class SweepResult:
         **Returns:** a `SweepResult` over the remaining axes.
         """
         if self.grid.kind != "product":
-            raise ValueError("`sel` needs a product grid; index `values` of a point list directly.")
+            raise InvalidArgumentError(
+                "`sel` needs a product grid; index `values` of a point list directly."
+            )
         index, axes = [], {}
         for name, vals in self.grid.axes.items():
             if name in coords:
@@ -196,7 +202,7 @@ class SweepResult:
         import matplotlib.pyplot as plt
 
         if len(self.grid.axes) != 2:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"heatmap needs exactly 2 axes, got {list(self.grid.axes)}; use `sel` first."
             )
         data = np.asarray(self.values[key] if key is not None else self.values, dtype=float)
@@ -219,7 +225,9 @@ def _field_names(base) -> set[str] | None:
         return set(base)
     if isinstance(base, eqx.Module):
         return {f.name for f in dataclasses.fields(base)}
-    raise TypeError(f"`base` must be None, a dict or an eqx.Module, got {type(base).__name__}.")
+    raise InvalidArgumentError(
+        f"`base` must be None, a dict or an eqx.Module, got {type(base).__name__}."
+    )
 
 
 def _with_fields(base, fields: Mapping[str, Array]):
@@ -301,33 +309,29 @@ def check_range(
     - `integer`: also require integer values.
     - `required`: a missing field is an error (the target reads it); else it is skipped.
 
-    **Returns:** `None`; raises `ValueError` naming the field, the bad values and the range.
+    **Returns:** `None`; raises `InvalidArgumentError` (a `ValueError`) naming the field, the
+    bad values and the range.
     """
     if name not in values:
         if required:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the sweep target needs the configuration field `{name}`: add it as a grid "
                 f"axis or to `base`; fields given: {sorted(values)}."
             )
         return
     arr = np.asarray(values[name])
-    ok = np.isfinite(arr)
-    if low is not None:
-        ok &= (arr > low) if low_open else (arr >= low)
-    if high is not None:
-        ok &= (arr < high) if high_open else (arr <= high)
-    if integer:
-        ok &= arr == np.round(arr)
+    kind = "integers in " if integer else ""
+    span = interval_text(low, high, low_open=low_open, high_open=high_open)
+    if arr.dtype.kind not in "iuf":
+        raise InvalidArgumentError(
+            f"sweep field `{name}` must hold real {kind or 'numbers in '}{span}, got "
+            f"{np.ravel(arr).tolist()} of dtype {arr.dtype}."
+        )
+    ok = in_interval(arr, low, high, low_open=low_open, high_open=high_open, integer=integer)
     if not np.all(ok):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        left = "(" if low_open or low is None else "["
-        right = ")" if high_open or high is None else "]"
-        interval = f"{left}{lo}, {hi}{right}"
         bad = np.ravel(arr)[~np.ravel(ok)]
-        kind = "integers in " if integer else ""
-        raise ValueError(
-            f"sweep field `{name}` must hold {kind}{interval}, got {bad.tolist()} among "
+        raise InvalidArgumentError(
+            f"sweep field `{name}` must hold {kind}{span}, got {bad.tolist()} among "
             f"{np.ravel(arr).tolist()}."
         )
 
@@ -470,13 +474,13 @@ def sweep(
     """
     g = points_
     if not isinstance(g, Grid):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"`points_` must be a `grid(...)` or `points(...)`, got {type(g).__name__}."
         )
     known = _field_names(base)
     if known is not None and not set(g.names) <= known:
         unknown = sorted(set(g.names) - known)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"grid axes {unknown} are not fields of the configuration; fields: {sorted(known)}."
         )
     check_config = _config_check(fn) if check is None else check
@@ -489,7 +493,7 @@ def sweep(
     if chunk_size is None:
         chunk_size = per_dev
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
+        raise InvalidArgumentError(f"`chunk_size` must be a positive integer, got {chunk_size!r}.")
     chunk_size = min(chunk_size, per_dev)
     width = chunk_size * n_dev  # points per chunk across all devices
     n_chunks = math.ceil(total / width)

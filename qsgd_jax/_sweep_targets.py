@@ -10,12 +10,13 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._carleman import carleman
 from ._condition import affine_gd_map, condition_number
+from ._errors import InvalidArgumentError, in_interval
 from ._evolve import carleman_error
 from ._field import DenseField
 from ._history import history_system
 from ._loss_model import taylor_field
 from ._polynomial import PolynomialMap
-from ._prune import magnitude_keep
+from ._prune import _magnitude_keep
 from ._readout import tomography
 from ._sweep import check_range, sweep_target
 from ._toy import CubicLoss
@@ -46,7 +47,14 @@ def masked_field(field: DenseField, keep: Bool[Array, " n"]) -> DenseField:
 def _window_error(loss_c, theta_c, config, steps: int, max_order: int) -> dict:
     """Window error at (eta, sparsity, order) for a loss of the candidate coordinates."""
     eta, sparsity, order = config["eta"], config["sparsity"], config["order"]
-    keep = magnitude_keep(theta_c, sparsity)
+    # `sweep` checked the grid before tracing (`_check_window`); a direct traced call gets
+    # NaN outputs for values out of range instead of a host callback in the program
+    ok = (
+        in_interval(jnp.asarray(eta), 0, low_open=True)
+        & in_interval(jnp.asarray(sparsity), 0, 1, high_open=True)
+        & in_interval(jnp.asarray(order), 1, max_order, integer=True)
+    )
+    keep = _magnitude_keep(theta_c, sparsity)
     dtype = theta_c.dtype
     field = taylor_field(lambda th, _: loss_c(th), theta_c * keep.astype(dtype), None)
     field = masked_field(field, keep)
@@ -56,7 +64,12 @@ def _window_error(loss_c, theta_c, config, steps: int, max_order: int) -> dict:
     # pruned coordinates get mu = -1/eta, i.e. |1 + eta mu| = 0: they do not count in rho
     f1 = field.f1 - jnp.diag(jnp.where(keep, 0.0, 1.0).astype(dtype)) / eta
     rho = jnp.max(jnp.abs(1 + eta * jnp.linalg.eigvalsh(f1)))
-    return {"max_error": err.max_relative, "rho": rho, "active": jnp.sum(keep)}
+    nan = jnp.full((), jnp.nan, dtype)
+    return {
+        "max_error": jnp.where(ok, err.max_relative, nan),
+        "rho": jnp.where(ok, rho, nan),
+        "active": jnp.sum(keep),
+    }
 
 
 def _check_window(values, *, max_order: int = 3, **_) -> None:
@@ -95,7 +108,9 @@ def toy_window_error(
     - `max_order`: the static largest Carleman order.
 
     **Returns:** `max_error` (max relative Carleman error), `rho` ($\\rho(F_1)$ on the active
-    set) and `active` (number of active coordinates).
+    set) and `active` (number of active coordinates); `max_error` and `rho` are NaN where a
+    traced configuration is out of range (a direct call under `jit`/`vmap`; `sweep` refuses
+    such a grid before tracing).
     """
     return _window_error(loss, theta_bar, config, steps, max_order)
 
@@ -112,7 +127,9 @@ def top_magnitude_index(params: PyTree, k: int) -> Int[Array, " k"]:
     """
     flat = np.asarray(ravel_pytree(params)[0])
     if not 1 <= k <= flat.size:
-        raise ValueError(f"`k` must lie in [1, {flat.size}] (the number of parameters), got {k}.")
+        raise InvalidArgumentError(
+            f"`k` must lie in [1, {flat.size}] (the number of parameters), got {k}."
+        )
     return jnp.asarray(np.sort(np.argsort(-np.abs(flat), kind="stable")[:k]), jnp.int32)
 
 
@@ -162,10 +179,12 @@ def readout_error(config, *, psi: Float[Array, " s"]) -> dict:
     - `config`: `shots` and `seed` (traced scalars under `sweep`).
     - `psi`: the normalized state.
 
-    **Returns:** `l2` and `linf`, the errors of the estimate.
+    **Returns:** `l2` and `linf`, the errors of the estimate (NaN for invalid traced shots).
     """
     key = jax.random.key(config["seed"])
-    est = tomography(key, psi, config["shots"])
+    # the grid is checked before tracing: no run-time check (a host callback) in the sweep's
+    # program; a direct traced call with invalid shots gets NaN errors
+    est = tomography(key, psi, config["shots"], throw=False)
     diff = est - psi
     return {"l2": jnp.linalg.norm(diff), "linf": jnp.max(jnp.abs(diff))}
 
@@ -196,9 +215,13 @@ def history_kappa(
     - `idle`: extra idle steps.
     - `num_iters`: Lanczos iterations of `condition_number`.
 
-    **Returns:** `kappa`, `sigma_max`, `sigma_min` (matrix-free Lanczos estimates).
+    **Returns:** `kappa`, `sigma_max`, `sigma_min` (matrix-free Lanczos estimates; NaN where a
+    traced `T` or `eta` is out of range, in a direct call: `sweep` refuses such a grid).
     """
     steps, eta = config["T"], config["eta"]
+    ok = in_interval(jnp.asarray(steps), 0, max_steps, integer=True) & in_interval(
+        jnp.asarray(eta), 0, low_open=True
+    )
     m = affine_gd_map(g, H, jnp.asarray(eta, g.dtype))
 
     def step(t, x):
@@ -206,4 +229,5 @@ def history_kappa(
 
     system = history_system(step, max_steps, idle, kind="function", dim=g.shape[0] + 1)
     est = condition_number(system, num_iters=num_iters, dtype=g.dtype)
-    return {"kappa": est.kappa, "sigma_max": est.sigma_max, "sigma_min": est.sigma_min}
+    out = {"kappa": est.kappa, "sigma_max": est.sigma_max, "sigma_min": est.sigma_min}
+    return {k: jnp.where(ok, v, jnp.full_like(v, jnp.nan)) for k, v in out.items()}

@@ -29,9 +29,18 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Inexact, Int
+from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._errors import check_finite, check_int_range, check_positive, is_concrete
+from ._errors import (
+    InvalidArgumentError,
+    check_finite,
+    check_int_range,
+    check_number,
+    check_positive,
+    error_if_invalid,
+    in_interval,
+    is_concrete,
+)
 
 Operator = Any  # lx.AbstractLinearOperator | dense (d, d) array | Callable[[Array], Array]
 
@@ -57,7 +66,7 @@ def as_operator(op: Operator, name: str = "generator") -> lx.AbstractLinearOpera
         return op
     arr = jnp.asarray(op)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`{name}` must be a square matrix, a lineax operator or a callable matvec; "
             f"got an array of shape {arr.shape}."
         )
@@ -65,10 +74,11 @@ def as_operator(op: Operator, name: str = "generator") -> lx.AbstractLinearOpera
     return lx.MatrixLinearOperator(arr)
 
 
-def apply(op, v: Inexact[Array, " d"]) -> Inexact[Array, " d"]:
+def apply(op, v: Inexact[Array, "d ..."]) -> Inexact[Array, "d ..."]:
     """$A v$ for a normalized operator (see `as_operator`).
 
-    **Arguments:** `op` (lineax operator or callable), `v` (the vector).
+    **Arguments:** `op` (lineax operator or callable), `v` (the vector; a callable may also
+    take a matrix, applied column by column, as the dense LCU report does).
 
     **Returns:** $A v$.
     """
@@ -142,7 +152,7 @@ def block_encoding_normalization(
         M = op.as_matrix()
     else:
         if dim is None:
-            raise ValueError("`dim` is required when `A` is a callable matvec.")
+            raise InvalidArgumentError("`dim` is required when `A` is a callable matvec.")
         M = dense_matrix(op, dim)
     if method == "norm":
         return jnp.linalg.norm(M, ord=2)
@@ -150,7 +160,7 @@ def block_encoding_normalization(
         nz = M != 0
         s = jnp.maximum(jnp.max(jnp.sum(nz, axis=0)), jnp.max(jnp.sum(nz, axis=1)))
         return s.astype(jnp.abs(M).dtype) * jnp.max(jnp.abs(M))
-    raise ValueError(f"`method` must be 'norm' or 'sparsity', got {method!r}.")
+    raise InvalidArgumentError(f"`method` must be 'norm' or 'sparsity', got {method!r}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,45 +168,64 @@ def block_encoding_normalization(
 
 
 def taylor_coefficients(
-    x: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
+    x: Float[ArrayLike, ""], order: ArrayLike, max_terms: int
 ) -> Float[Array, " terms"]:
     """$c_k = x^k/k!$ for $k = 0..$`max_terms`, zero for $k > K$ (`order`, may be traced).
 
-    **Arguments:** `x`, `order` ($K$), `max_terms` (static).
+    **Arguments:** `x`, `order` ($K$, an integer in [0, `max_terms`]), `max_terms` (static).
 
-    **Returns:** the `max_terms + 1` coefficients.
+    **Returns:** the `max_terms + 1` coefficients; NaN if a traced $K$ lies outside
+    [0, `max_terms`] (a concrete one is refused), never a series cut silently at `max_terms`.
     """
+    _check_order(order, max_terms)
     x = jnp.asarray(x)
     k = jnp.arange(max_terms + 1)
     logs = jnp.cumsum(jnp.concatenate([jnp.zeros(1, x.dtype), jnp.log(k[1:].astype(x.dtype))]))
     powers = x ** k.astype(x.dtype)
-    return jnp.where(
+    c = jnp.where(
         k <= jnp.asarray(order).astype(k.dtype), powers / jnp.exp(logs), jnp.zeros((), x.dtype)
     )
+    if is_concrete(order):
+        return c
+    ok = in_interval(jnp.asarray(order), 0, max_terms, integer=True)
+    return jnp.where(ok, c, jnp.full_like(c, jnp.nan))
+
+
+def _check_order(order, max_terms: int | None) -> None:
+    """The door checks of $K$ and `max_terms`: integer scalars, $0 \\le K \\le$ `max_terms`."""
+    if max_terms is not None:
+        check_int_range("max_terms", max_terms, 0)
+    check_int_range("order", order, 0, max_terms)
 
 
 def lcu_coefficient_sum(
-    h: Float[ArrayLike, ""], alpha: Float[ArrayLike, ""], order: Int[ArrayLike, ""], max_terms: int
+    h: Float[ArrayLike, ""], alpha: Float[ArrayLike, ""], order: ArrayLike, max_terms: int
 ) -> Float[Array, ""]:
     """$s_K = \\sum_{k=0}^{K} (h\\alpha)^k/k!$, the LCU coefficient sum of $T_K(hA)$.
 
     **Arguments:** `h`, `alpha`, `order` ($K$), `max_terms` (static).
 
-    **Returns:** $s_K$.
+    **Returns:** $s_K$ (NaN for a traced $K$ outside [0, `max_terms`], as
+    `taylor_coefficients`).
     """
     return jnp.sum(taylor_coefficients(jnp.asarray(h) * jnp.asarray(alpha), order, max_terms))
 
 
-def taylor_error_bound(h_norm: Float[ArrayLike, ""], order: Int[ArrayLike, ""]) -> Float[Array, ""]:
+def taylor_error_bound(h_norm: Float[ArrayLike, ""], order: ArrayLike) -> Float[Array, ""]:
     """A-priori bound $(h\\|A\\|)^{K+1}/(K+1)!\\, e^{h\\|A\\|}$ on $\\|T_K(hA) - e^{hA}\\|$.
 
-    **Arguments:** `h_norm` ($h\\|A\\|$), `order` ($K$).
+    **Arguments:** `h_norm` ($h\\|A\\|$), `order` ($K \\ge 0$, an integer).
 
-    **Returns:** the bound.
+    **Returns:** the bound (NaN for a traced $K < 0$).
     """
+    _check_order(order, None)
     x = jnp.asarray(h_norm)
     kp1 = jnp.asarray(order).astype(x.dtype) + jnp.ones((), x.dtype)
-    return jnp.exp(kp1 * jnp.log(x) - jax.scipy.special.gammaln(kp1 + 1) + x)
+    bound = jnp.exp(kp1 * jnp.log(x) - jax.scipy.special.gammaln(kp1 + 1) + x)
+    if is_concrete(order):
+        return bound
+    ok = in_interval(jnp.asarray(order), 0, integer=True)
+    return jnp.where(ok, bound, jnp.full_like(bound, jnp.nan))
 
 
 def required_order(h_norm: float, tol: float, max_terms: int) -> int:
@@ -211,10 +240,11 @@ def required_order(h_norm: float, tol: float, max_terms: int) -> int:
     """
     check_positive("h_norm", h_norm, strict=False)
     check_positive("tol", tol)
+    check_int_range("max_terms", max_terms, 0)
     for K in range(max_terms + 1):
         if float(taylor_error_bound(np.float64(h_norm), K)) <= tol:
             return K
-    raise ValueError(
+    raise InvalidArgumentError(
         f"h‖A‖ = {h_norm:.4g} is too large: the truncated Taylor series needs more than "
         f"max_terms = {max_terms} terms to reach tol = {tol:.3g} (the a-priori bound at K = "
         f"{max_terms} is {float(taylor_error_bound(np.float64(h_norm), max_terms)):.3g}). "
@@ -224,18 +254,18 @@ def required_order(h_norm: float, tol: float, max_terms: int) -> int:
 
 def _check_series(h_norm: float, order, max_terms: int, tol: float | None, dtype) -> None:
     if not np.isfinite(h_norm):
-        raise ValueError(f"h‖A‖ must be finite, got {h_norm}.")
+        raise InvalidArgumentError(f"h‖A‖ must be finite, got {h_norm}.")
     if tol is not None:
         K = required_order(h_norm, tol, max_terms)
         if is_concrete(order) and int(order) < K:
             bound = float(taylor_error_bound(np.float64(h_norm), int(order)))
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`order` K = {int(order)} cannot reach tol = {tol:.3g} at h‖A‖ = {h_norm:.4g} "
                 f"(a-priori bound {bound:.3g}); K >= {K} is needed."
             )
         eps = float(jnp.finfo(dtype).eps)
         if eps * math.exp(min(2 * h_norm, 700.0)) > tol:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"h‖A‖ = {h_norm:.4g} is too large for tol = {tol:.3g} in {jnp.dtype(dtype).name}:"
                 f" cancellation in the series loses about eps·e^(2h‖A‖) = "
                 f"{eps * math.exp(min(2 * h_norm, 700.0)):.3g}. Use more segments r."
@@ -249,8 +279,8 @@ def _check_series(h_norm: float, order, max_terms: int, tol: float | None, dtype
 def taylor_apply(
     A: Operator,
     y: Inexact[Array, " d"],
-    h: Float[ArrayLike, ""],
-    order: Int[ArrayLike, ""],
+    h: ArrayLike,
+    order: ArrayLike,
     *,
     max_terms: int | None = None,
 ) -> Inexact[Array, " d"]:
@@ -260,20 +290,37 @@ def taylor_apply(
 
     - `A`: the generator (lineax operator, dense matrix or callable matvec on `(d,)`).
     - `y`: the vector; its dtype is kept.
-    - `h`: the segment length (traced).
-    - `order`: $K$ (traced); terms beyond it are masked.
+    - `h`: the segment length, a real scalar (traced).
+    - `order`: $K$, an integer scalar in [0, `max_terms`] (traced); terms beyond it are
+      masked. A traced $K$ outside that range raises when the program runs, naming it.
     - `max_terms`: static number of terms evaluated (defaults to `order`, which must then be a
       concrete int).
 
     **Returns:** $T_K(hA)y$, same shape and dtype as `y`.
     """
     op = as_operator(A)
+    y = jnp.asarray(y)
+    if y.ndim != 1 or not jnp.issubdtype(y.dtype, jnp.inexact):
+        raise InvalidArgumentError(
+            f"`y` must be a 1-D float or complex vector, got shape {y.shape} and dtype {y.dtype}."
+        )
+    check_number("h", h)
     if max_terms is None:
         if not is_concrete(order):
-            raise ValueError("`max_terms` is required when `order` is traced.")
+            raise InvalidArgumentError(
+                "`max_terms` is required when `order` is traced: it fixes the number of terms "
+                "evaluated (a static loop length)."
+            )
+        check_int_range("order", order, 0)
         max_terms = int(order)
-    check_int_range("order", order, 0, max_terms)
-    return _taylor_apply_jit(op, y, jnp.asarray(h).astype(y.dtype), jnp.asarray(order), max_terms)
+    _check_order(order, max_terms)
+    out = _taylor_apply_jit(op, y, jnp.asarray(h).astype(y.dtype), jnp.asarray(order), max_terms)
+    if is_concrete(order):
+        return out
+    ok = in_interval(jnp.asarray(order), 0, max_terms, integer=True)
+    return error_if_invalid(
+        out, ok, "order", f"must be an integer in [0, max_terms = {max_terms}]", order
+    )
 
 
 def _taylor_apply(op, y, h, order, max_terms: int):
@@ -302,6 +349,7 @@ def taylor_matrix(
 
     **Returns:** the matrix.
     """
+    check_int_range("order", order, 0)
     A = jnp.asarray(A)
     hA = jnp.asarray(h).astype(A.dtype) * A
     eye = jnp.eye(A.shape[0], dtype=A.dtype)

@@ -56,7 +56,7 @@ from ._history import history_system
 from ._loss_model import ActiveSet, LossField, dense_field
 from ._polynomial import PolynomialMap
 from ._readout import download
-from ._status import RESULTS, apply_throw
+from ._status import RESULTS, apply_throw, argument_status
 from ._window_config import WindowConfig, resolve_window, window_index
 from ._window_report import WindowReport
 
@@ -194,6 +194,9 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     norms0 = jnp.zeros((cfg.max_order + 1,), dtype).at[0].set(1)
     norms = with_initial(norms0, out["norms"])
     diverged, step, status = _divergence(norms, out, base, cfg)
+    # A traced eta, shots or order out of range: reported, and the output is NaN.
+    ok = cfg.arguments_ok()
+    status, diverged = argument_status(ok, status), diverged | ~ok
 
     y1 = state.y1(Y)
     # throw=False: a diverged state is reported (status, step) and its output replaced by NaN.

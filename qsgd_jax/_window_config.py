@@ -177,13 +177,13 @@ class WindowConfig(eqx.Module):
 
         **Returns:** a traceable bool: $\\eta$ finite and $> 0$, `shots` finite and $\\ge 1$
         (an integer for sampling read-outs; not checked for `Exact()`), `order` an integer in
-        [1, `max_order`].
+        [1, `max_order`], and the method's own traced values (`TruncatedTaylor`'s $K$).
         """
         ok = in_interval(self.eta, 0, low_open=True)
         ok = ok & in_interval(self.order, 1, self.max_order, integer=True)
         if self.readout.uses_shots:
             ok = ok & in_interval(self.shots, 1, integer=self.readout.integer_shots)
-        return ok
+        return ok & self.method.arguments_ok()
 
 
 def window_index(params: PyTree, mask: PyTree) -> Int[Array, " s"]:

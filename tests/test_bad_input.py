@@ -113,7 +113,7 @@ MASK_ENTRIES = {
         _cubic, p, None, eta=0.1, mask=m, matrix_free=True
     ),
     "taylor_field": lambda p, m: qj.taylor_field(_cubic, p, None, mask=m, degree=1),
-    "active_set": qj.active_set,
+    "active_set": qj.ml.active_set,
     "check_mask": qj.ml.check_mask,
 }
 
@@ -134,12 +134,12 @@ def test_mask_shape_and_structure_are_checked(entry):
 def test_correct_masks_pass_and_int_masks_are_refused():
     params = {"b": jnp.zeros(()), "w": jnp.ones((2, 3))}
     mask = {"b": jnp.zeros((), bool), "w": jnp.array([[True, False, True], [False, True, True]])}
-    act = qj.active_set(params, mask)
+    act = qj.ml.active_set(params, mask)
     np.testing.assert_array_equal(act.index, [1, 3, 5, 6])  # "b" comes first in the flat vector
     poly = qj.gd_map(_cubic, params, None, eta=0.1, mask=mask)
     np.testing.assert_allclose(np.diag(poly.F1), 1 - 0.1 * 6.0 * np.ones(4))  # H = 6 w, w = 1
     with pytest.raises(ValueError, match=r"must be bool .* got int64"):
-        qj.active_set(params, {"b": np.ones((), np.int64), "w": np.ones((2, 3), np.int64)})
+        qj.ml.active_set(params, {"b": np.ones((), np.int64), "w": np.ones((2, 3), np.int64)})
 
 
 # --- dtypes ----------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_complex_and_half_precision_refused_at_every_entry(dtype, message):
     with pytest.raises(TypeError, match=message):
         qj.taylor_field(loss, theta, None, matrix_free=True)
     with pytest.raises(TypeError, match=message):
-        qj.active_set(theta)
+        qj.ml.active_set(theta)
     F0, F1 = np.zeros(3), np.eye(3)
     with pytest.raises(TypeError, match=message):
         qj.polynomial_map(F0.astype(dtype), F1, eta=0.1)
@@ -271,8 +271,8 @@ def test_error_budget_reports_the_first_nonfinite_step():
     poly = qj.polynomial_map(np.zeros(2), np.eye(2) * 1e100, eta=1.0)
     # e^{eta A} with A = (F1 - I)/eta = 1e100: overflows at the first step
     with pytest.raises(qj.NonFiniteError, match="Error budget .* at step t = 1"):
-        qj.error_budget(poly, jnp.ones(2), 5, order=1, taylor_order=2)
-    b = qj.error_budget(poly, jnp.ones(2), 5, order=1, taylor_order=2, throw=False)
+        qj.error_budget(poly, jnp.ones(2), 5, order=1, method=qj.TruncatedTaylor(2))
+    b = qj.error_budget(poly, jnp.ones(2), 5, order=1, method=qj.TruncatedTaylor(2), throw=False)
     assert b.status == qj.RESULTS.nonfinite and int(b.nonfinite_step) == 1
     assert np.isfinite(float(b.total[0]))  # t = 0 is the (finite) start
 
@@ -344,7 +344,7 @@ def test_readout_and_history_targets_and_base_values_are_checked():
 
 
 def test_user_declared_sweep_target_and_explicit_check():
-    @qj.sweep_target(
+    @qj.targets.sweep_target(
         lambda values, **kw: qj.targets.check_range(values, "lr", low=0, low_open=True)
     )
     def target(c):

@@ -16,7 +16,9 @@ def _setup(eta=0.1):
 def test_budget_terms_match_scipy_references():
     loss, poly = _setup()
     steps = 20
-    b = qj.error_budget(poly, loss.u0, steps, order=2, method=qj.TruncatedTaylor(3)).raise_if_failed()
+    b = qj.error_budget(
+        poly, loss.u0, steps, order=2, method=qj.TruncatedTaylor(3)
+    ).raise_if_failed()
     # exact gradient flow from scipy, GD by hand
     f = poly.field
 
@@ -61,7 +63,9 @@ def test_each_term_responds_to_its_own_knob_only():
     np.testing.assert_allclose(more_n.time_discretization, base.time_discretization, atol=1e-12)
     # Time discretization is first order in eta at fixed flow time (1 = 10 x 0.1 = 20 x 0.05)
     _, half = _setup(eta=0.05)
-    t_half = qj.error_budget(half, loss.u0, 20, order=2, method=qj.TruncatedTaylor(4)).time_discretization[-1]
+    t_half = qj.error_budget(
+        half, loss.u0, 20, order=2, method=qj.TruncatedTaylor(4)
+    ).time_discretization[-1]
     ratio = float(base.time_discretization[10] / t_half)
     assert 1.8 < ratio < 2.2, ratio
 

@@ -37,7 +37,9 @@ def test_grid_compiles_once_and_equals_python_loop():
 def test_sharded_and_chunked_equal_plain():
     assert len(jax.devices()) == 4
     fn = _target()
-    pts = qj.targets.points(eta=np.linspace(0.05, 0.3, 7), sparsity=[0.0] * 7, order=[1, 2, 3, 1, 2, 3, 2])
+    pts = qj.targets.points(
+        eta=np.linspace(0.05, 0.3, 7), sparsity=[0.0] * 7, order=[1, 2, 3, 1, 2, 3, 2]
+    )
     one = qj.sweep(fn, pts, devices=jax.devices()[:1])
     four = qj.sweep(fn, pts)
     chunked = qj.sweep(fn, pts, chunk_size=1, progress=True)

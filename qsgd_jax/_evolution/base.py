@@ -84,6 +84,14 @@ class AbstractEvolution(eqx.Module):
         """
         return None
 
+    def arguments_ok(self):
+        """Whether the method's traced values are valid (run-time side of its door checks).
+
+        **Returns:** a traceable bool (`True` for a method without traced values); a run ORs
+        it into its status (`RESULTS.invalid_argument` where it is false).
+        """
+        return jnp.ones((), bool)
+
     def apply(self, op: CarlemanOperator, blocks: Blocks) -> Blocks:
         """One step from a fresh method state: the per-step linear map $M Y$.
 

@@ -51,8 +51,9 @@ def drive(
     **Arguments:**
 
     - `method`: the evolution method (an `AbstractEvolution` value).
-    - `operator`: the `CarlemanOperator` of every step, or a function `x -> CarlemanOperator`
-      giving the operator of the step with scan input `x` (e.g. the step's own Taylor model).
+    - `operator`: the `CarlemanOperator` of every step (any `eqx.Module` with its methods), or
+      a plain function `x -> CarlemanOperator` giving the operator of the step with scan input
+      `x` (e.g. the step's own Taylor model).
     - `Y0`: the initial state in the representation of `state`.
     - `xs`: the scan inputs, one per step (e.g. `jnp.arange(T)`), leading axis $T$.
     - `state`: the Carleman state representation (`DenseState()` or `FactoredState(...)`).
@@ -62,7 +63,7 @@ def drive(
 
     **Returns:** a `Run`.
     """
-    op_at = None if hasattr(operator, "generator") else operator
+    op_at = None if isinstance(operator, eqx.Module) else operator
     if observe is None:
 
         def observe(x, op, Y, stats, c):

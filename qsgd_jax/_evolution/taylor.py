@@ -19,11 +19,12 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
-from .._errors import check_finite, check_int_range, check_positive, is_concrete
+from .._errors import check_finite, check_int_range, check_positive, in_interval, is_concrete
 from .._taylor import (
     Operator,
     _check_series,
     _taylor_apply,
+    apply,
     as_operator,
     block_encoding_normalization,
     lcu_coefficient_sum,
@@ -97,6 +98,13 @@ class TruncatedTaylor(AbstractEvolution):
             ratios.append(jnp.sum(jnp.abs(z) ** 2) / jnp.sum(jnp.abs(v) ** 2))
             v = z
         return op.unflatten(v), state, {"norm_ratio": jnp.stack(ratios)}
+
+    def arguments_ok(self):
+        """$K$ an integer in $[0,$ `max_terms`$]$ (a traced $K$ is only known at run time).
+
+        **Returns:** a traceable bool.
+        """
+        return in_interval(self.K, 0, self.max_terms, integer=True)
 
     def reference(self) -> TruncatedTaylor:
         """The same series with 8 more terms, the matrix-free stand-in for $e^{\\eta A}$.
@@ -243,7 +251,7 @@ class _FlatGenerator(eqx.Module):
     eta: Float[Array, ""]
 
     def flat_generator(self, v):
-        return self.op.mv(v)
+        return apply(self.op, v)
 
     def truncate(self, v):
         return v

@@ -13,7 +13,7 @@ from typing import Literal
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._errors import check_int_range, check_positive
+from .._errors import InvalidArgumentError, check_int_range, check_positive
 from ._checks import check_shots
 
 _NormKind = Literal["l2", "linf"]
@@ -41,10 +41,12 @@ def _check_eps_delta_s(eps, delta, s, norm):
     check_positive("eps", eps)
     check_positive("delta", delta)
     if not 0 < float(delta) < 1:
-        raise ValueError(f"`delta` (failure probability) must lie in (0, 1), got {delta!r}.")
+        raise InvalidArgumentError(
+            f"`delta` (failure probability) must lie in (0, 1), got {delta!r}."
+        )
     check_int_range("s", s, 1)
     if norm not in ("l2", "linf"):
-        raise ValueError(f"`norm` must be 'l2' or 'linf', got {norm!r}.")
+        raise InvalidArgumentError(f"`norm` must be 'l2' or 'linf', got {norm!r}.")
 
 
 def shots_for_error(

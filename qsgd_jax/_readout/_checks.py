@@ -12,31 +12,33 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._errors import check_finite, check_int_range, is_concrete
+from .._errors import InvalidArgumentError, check_finite, check_number, in_interval, is_concrete
 
 
 def check_support(support, n: int, vector: str) -> None:
     """Raise unless `support` is a 1-D integer array of distinct indices into `n` entries."""
     support = support if isinstance(support, jax.core.Tracer) else jnp.asarray(support)
     if support.ndim != 1 or not jnp.issubdtype(support.dtype, jnp.integer):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"`support` must be a 1-D integer index array, got shape {support.shape} "
             f"and dtype {support.dtype}."
         )
     if support.shape[0] > n:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`support` has {support.shape[0]} entries but {vector} has only {n}; the "
             "support must be a subset of its indices."
         )
     if is_concrete(support):
         idx = np.asarray(support)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`support` indices must lie in [0, {n - 1}], got min {idx.min()} and "
                 f"max {idx.max()}."
             )
         if np.unique(idx).size != idx.size:
-            raise ValueError("`support` has repeated indices; each index must appear once.")
+            raise InvalidArgumentError(
+                "`support` has repeated indices; each index must appear once."
+            )
 
 
 def _norm_tol(dtype) -> float:
@@ -46,9 +48,11 @@ def _norm_tol(dtype) -> float:
 def check_state(name: str, psi, support) -> None:
     """Raise unless `psi` is a non-empty 1-D state of unit norm (on `support` if given)."""
     if psi.ndim != 1:
-        raise ValueError(f"`{name}` must be a 1-D amplitude vector, got shape {psi.shape}.")
+        raise InvalidArgumentError(
+            f"`{name}` must be a 1-D amplitude vector, got shape {psi.shape}."
+        )
     if psi.shape[0] == 0:
-        raise ValueError(f"`{name}` is empty; tomography needs at least one amplitude.")
+        raise InvalidArgumentError(f"`{name}` is empty; tomography needs at least one amplitude.")
     n = psi.shape[0]
     if support is not None:
         check_support(support, n, f"the vector `{name}`")
@@ -63,7 +67,7 @@ def check_state(name: str, psi, support) -> None:
         tol = _norm_tol(psi.dtype)
         if abs(norm - 1) > tol or abs(norm_on - 1) > tol:
             where = "" if support is None else f" (on the support: {norm_on:.6g})"
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`{name}` must be a normalized state, ||{name}||_2 = 1 within {tol:g}, got "
                 f"{norm:.6g}{where}; divide by the norm first (the norm itself is estimated "
                 "separately, see `estimate_norm`)."
@@ -80,38 +84,34 @@ def state_ok(psi, sub) -> Array:
 
 
 def check_shots(shots, *, integer: bool = True) -> None:
-    """Raise unless a concrete `shots` is a real, finite, integer-valued scalar >= 1.
+    """Raise unless `shots` is one real number, and, if concrete, a finite integer >= 1.
 
     `integer=False` allows any real value >= 1 (the Gaussian surrogate is smooth in $N$). A
-    traced `shots` is checked at run time instead (see `tomography`).
+    traced `shots` has its type and shape checked here and its value at run time (see
+    `tomography`) or through a result's status.
     """
-    if isinstance(shots, bool):
-        raise TypeError(f"`shots` must be an integer >= 1, got the boolean {shots!r}.")
-    if not is_concrete(shots):
-        if jnp.ndim(shots) != 0:
-            raise ValueError(f"`shots` must be a scalar, got shape {jnp.shape(shots)}.")
-        return
-    arr = np.asarray(shots)
-    if arr.ndim != 0:
-        raise ValueError(
-            f"`shots` must be a scalar (one number of shots per round), got shape {arr.shape}; "
-            "vmap over an array of shots instead."
-        )
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"`shots` must be an integer >= 1, got {shots!r} of dtype {arr.dtype}.")
-    if arr.dtype.kind == "f" and not np.isfinite(arr):
-        raise ValueError(
+    if _is_infinite(shots):
+        raise InvalidArgumentError(
             f"`shots` must be a finite integer >= 1, got {shots!r}; an infinite number of shots "
             "is the exact read-out (pass method=Exact() instead of sampling)."
         )
-    if integer:
-        check_int_range("shots", shots, 1)
-    elif not arr >= 1:
-        raise ValueError(f"`shots` must be >= 1, got {shots!r}.")
+    check_number(
+        "shots",
+        shots,
+        low=1,
+        integer=integer,
+        rule="must be an integer >= 1" if integer else "must be a real number >= 1",
+    )
+
+
+def _is_infinite(x) -> bool:
+    """A concrete real float scalar that is +-inf (the "infinite shots" mistake)."""
+    if not is_concrete(x) or isinstance(x, bool):
+        return False
+    arr = np.asarray(x) if isinstance(x, (int, float, np.ndarray, np.generic, jax.Array)) else None
+    return arr is not None and arr.ndim == 0 and arr.dtype.kind == "f" and bool(np.isinf(arr))
 
 
 def shots_ok(shots: Array, integer: bool = True) -> Array:
     """Traced: `shots` is finite and >= 1 (and an integer, unless `integer=False`)."""
-    real = shots if jnp.issubdtype(shots.dtype, jnp.floating) else shots.astype(float)
-    ok = jnp.isfinite(real) & (real >= 1)
-    return ok & (real == jnp.round(real)) if integer else ok
+    return in_interval(jnp.asarray(shots), 1, integer=integer)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int, PRNGKeyArray
 
-from .._errors import check_finite, is_concrete
+from .._errors import InvalidArgumentError, check_finite, is_concrete
 from ._base import AbstractReadout
 from ._checks import check_shots, check_support
 from ._norm_estimation import AbstractNormEstimation, KnownNorm, as_norm_estimation, estimate_norm
@@ -112,16 +112,18 @@ def download(
     theta_bar = jnp.asarray(theta_bar)
     support = jnp.asarray(support)
     if y1.ndim != 1 or theta_bar.ndim != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`y1` and `theta_bar` must be 1-D, got shapes {y1.shape} and {theta_bar.shape}."
         )
     if not jnp.issubdtype(y1.dtype, jnp.inexact):
-        raise TypeError(f"`y1` must be a float or complex array, got dtype {y1.dtype}.")
+        raise InvalidArgumentError(f"`y1` must be a float or complex array, got dtype {y1.dtype}.")
     if jnp.iscomplexobj(y1) and not jnp.iscomplexobj(theta_bar):
-        raise TypeError("`y1` is complex but `theta_bar` is real; pass a complex `theta_bar`.")
+        raise InvalidArgumentError(
+            "`y1` is complex but `theta_bar` is real; pass a complex `theta_bar`."
+        )
     check_support(support, theta_bar.shape[0], "`theta_bar`")
     if support.shape[0] != y1.shape[0]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`y1` has {y1.shape[0]} entries but `support` has {support.shape[0]}; y1 must be "
             "given on the support (one entry per active index)."
         )
@@ -131,7 +133,9 @@ def download(
         check_shots(shots, integer=method.integer_shots)
     norm_y = jnp.linalg.norm(y1)
     if is_concrete(norm_y) and not float(norm_y) > 0:
-        raise ValueError("`y1` is the zero vector; a state (and its direction) needs ||y1|| > 0.")
+        raise InvalidArgumentError(
+            "`y1` is the zero vector; a state (and its direction) needs ||y1|| > 0."
+        )
     if throw and not is_concrete(y1):
         norm_y = eqx.error_if(
             norm_y,

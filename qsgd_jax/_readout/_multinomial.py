@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._errors import check_finite, is_concrete
+from .._errors import InvalidArgumentError, check_finite, is_concrete
 from ._checks import check_shots, shots_ok
 
 # Top levels of the tree with at most this many nodes run in one `lax.scan` (see `multinomial`).
@@ -42,14 +42,16 @@ def multinomial_counts(
     """
     probs = jnp.asarray(probs)
     if probs.ndim != 1 or probs.shape[0] == 0:
-        raise ValueError(f"`probs` must be a non-empty 1-D array, got shape {probs.shape}.")
+        raise InvalidArgumentError(
+            f"`probs` must be a non-empty 1-D array, got shape {probs.shape}."
+        )
     if not jnp.issubdtype(probs.dtype, jnp.floating):
-        raise TypeError(f"`probs` must be a real float array, got dtype {probs.dtype}.")
+        raise InvalidArgumentError(f"`probs` must be a real float array, got dtype {probs.dtype}.")
     check_finite("probs", probs)
     if is_concrete(probs):
         pn = np.asarray(probs)
         if np.any(pn < 0) or not np.sum(pn) > 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"`probs` must be non-negative and not all zero, got min {pn.min():.6g} and "
                 f"sum {pn.sum():.6g}."
             )

@@ -19,7 +19,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._errors import check_finite, check_int_range, check_positive, is_concrete
+from .._errors import (
+    InvalidArgumentError,
+    check_finite,
+    check_int_range,
+    check_positive,
+    is_concrete,
+)
 
 
 def _fejer(delta, m: int):
@@ -183,7 +189,7 @@ def as_norm_estimation(
         return value
     if isinstance(value, str) and value in _SHORTHANDS:
         return _SHORTHANDS[value]()
-    raise TypeError(
+    raise InvalidArgumentError(
         f"`{name}` must be a norm estimator, KnownNorm() or AmplitudeEstimation(num_queries=M) "
         f"(or the shorthand 'known' or 'amplitude_estimation'), got {value!r}."
     )
@@ -218,7 +224,7 @@ def estimate_norm(
     if not method.needs_scale:
         return method.estimate(key, norm, None)
     if scale is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             "amplitude estimation needs `scale`, the normalization c >= ||y1|| such that the "
             "window lands on y1 with probability (||y1||/c)^2 (e.g. the history-state norm); "
             "pass it, or use method=KnownNorm()."
@@ -226,7 +232,7 @@ def estimate_norm(
     check_positive("scale", scale)
     scale = jnp.asarray(scale).astype(norm.dtype)
     if is_concrete((norm, scale)) and float(norm) > float(scale) * (1 + 1e-6):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`scale` must be >= the norm it normalizes, got scale={float(scale):.6g} < "
             f"norm={float(norm):.6g}."
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._errors import InvalidArgumentError
 from ._base import AbstractReadout
 from ._exact import Exact
 from ._gaussian import GaussianSurrogate
@@ -27,7 +28,7 @@ def as_readout(value: AbstractReadout | str, name: str = "method") -> AbstractRe
         return value
     if isinstance(value, str) and value in _SHORTHANDS:
         return _SHORTHANDS[value]()
-    raise TypeError(
+    raise InvalidArgumentError(
         f"`{name}` must be a read-out method, Exact(), Sampled() or GaussianSurrogate() (or "
         f"the shorthand 'exact', 'sample' or 'gaussian'), got {value!r}."
     )

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, Int, PRNGKeyArray
 
-from .._errors import is_concrete
+from .._errors import InvalidArgumentError, is_concrete
 from ._base import AbstractReadout
 from ._checks import check_shots, check_state, shots_ok, state_ok
 from ._sampled import Sampled
@@ -54,7 +54,9 @@ def tomography(
     method = as_readout(method)
     psi = jnp.asarray(psi)
     if not jnp.issubdtype(psi.dtype, jnp.inexact):
-        raise TypeError(f"`psi` must be a float or complex array, got dtype {psi.dtype}.")
+        raise InvalidArgumentError(
+            f"`psi` must be a float or complex array, got dtype {psi.dtype}."
+        )
     check_state("psi", psi, support)
     if method.uses_shots:
         check_shots(shots, integer=method.integer_shots)
