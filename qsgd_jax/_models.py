@@ -9,8 +9,9 @@ train mode too).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import flax.linen as nn
@@ -29,6 +30,15 @@ from ._data import Batch, check_labels
 _kaiming = jax.nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 _lecun = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal")
 NORMS = ("batch", "group", "none")
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": nn.relu,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "softplus": jax.nn.softplus,
+    "tanh": jnp.tanh,
+}
+"""The hidden-layer nonlinearities of every model family, by name (`activation=`): ReLU (the
+default; its kinks make the Taylor model of the loss exact only piecewise), and the smooth
+GELU (the exact, erf form), softplus and tanh, whose Taylor models have no kink errors."""
 
 
 class BatchNormTrain(nn.Module):
@@ -68,37 +78,42 @@ def _norm(kind: str, dtype, name: str | None = None):
 
 
 class MLP(nn.Module):
-    """Fully connected ReLU network on flattened inputs; output layer named `head`.
+    """Fully connected network on flattened inputs; output layer named `head`.
 
-    **Fields:** `hidden` (widths of the hidden layers), `num_outputs`, `param_dtype`.
+    **Fields:** `hidden` (widths of the hidden layers), `num_outputs`, `param_dtype`,
+    `activation` (a key of `ACTIVATIONS`).
     """
 
     hidden: Sequence[int]
     num_outputs: int
     param_dtype: jnp.dtype = jnp.float32
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
         x = x.reshape(x.shape[0], -1)
         for h in self.hidden:
-            x = nn.relu(nn.Dense(h, kernel_init=_lecun, param_dtype=self.param_dtype)(x))
+            x = act(nn.Dense(h, kernel_init=_lecun, param_dtype=self.param_dtype)(x))
         return nn.Dense(
             self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
         )(x)
 
 
 class CNN(nn.Module):
-    """Small ConvNet: 3-wide conv + norm + ReLU blocks (stride 2 after the first), global average
-    pool, linear `head`. Works on images `(h, w, c)` and on 1-D signals `(l,)` or `(l, c)`.
+    """Small ConvNet: 3-wide conv + norm + activation blocks (stride 2 after the first), global
+    average pool, linear `head`. Works on images `(h, w, c)` and on 1-D signals `(l,)` or
+    `(l, c)`.
 
     **Fields:** `channels` (of each block), `num_outputs`, `norm` (one of `NORMS`),
-    `param_dtype`.
+    `param_dtype`, `activation` (a key of `ACTIVATIONS`).
     """
 
     channels: Sequence[int]
     num_outputs: int
     norm: str = "none"
     param_dtype: jnp.dtype = jnp.float32
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x):
@@ -115,7 +130,7 @@ class CNN(nn.Module):
                 kernel_init=_kaiming,
                 param_dtype=self.param_dtype,
             )
-            x = nn.relu(_norm(self.norm, self.param_dtype)(conv(x)))
+            x = ACTIVATIONS[self.activation](_norm(self.norm, self.param_dtype)(conv(x)))
         x = jnp.mean(x, axis=tuple(range(1, x.ndim - 1)))
         return nn.Dense(
             self.num_outputs, kernel_init=_lecun, param_dtype=self.param_dtype, name="head"
@@ -128,13 +143,15 @@ class BasicBlock(nn.Module):
     With `norm="none"` the residual branch is scaled by a learnable scalar initialized to 0
     (SkipInit), which keeps a norm-free deep ResNet trainable.
 
-    **Fields:** `features`, `stride`, `norm`, `param_dtype`.
+    **Fields:** `features`, `stride`, `norm`, `param_dtype`, `activation` (a key of
+    `ACTIVATIONS`).
     """
 
     features: int
     stride: int
     norm: str
     param_dtype: jnp.dtype
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x):
@@ -152,8 +169,9 @@ class BasicBlock(nn.Module):
                 name=name,
             )
 
+        act = ACTIVATIONS[self.activation]
         y = conv(self.features, 3, self.stride, "conv1")(x)
-        y = nn.relu(_norm(self.norm, self.param_dtype, "norm1")(y))
+        y = act(_norm(self.norm, self.param_dtype, "norm1")(y))
         y = conv(self.features, 3, 1, "conv2")(y)
         y = _norm(self.norm, self.param_dtype, "norm2")(y)
         if self.norm == "none":
@@ -161,7 +179,7 @@ class BasicBlock(nn.Module):
         if self.stride != 1 or x.shape[-1] != self.features:
             x = conv(self.features, 1, self.stride, "shortcut")(x)
             x = _norm(self.norm, self.param_dtype, "shortcut_norm")(x)
-        return nn.relu(x + y)
+        return act(x + y)
 
 
 class CifarResNet(nn.Module):
@@ -171,7 +189,8 @@ class CifarResNet(nn.Module):
     (stride 2 at the start of stages 2 and 3, 1×1-conv shortcuts there), global average pool,
     linear `head`. Kaiming (fan-out) initialization of the convolutions.
 
-    **Fields:** `depth` ($6k+2$), `width` ($w$), `num_outputs`, `norm`, `param_dtype`.
+    **Fields:** `depth` ($6k+2$), `width` ($w$), `num_outputs`, `norm`, `param_dtype`,
+    `activation` (a key of `ACTIVATIONS`).
     """
 
     depth: int
@@ -179,6 +198,7 @@ class CifarResNet(nn.Module):
     num_outputs: int
     norm: str = "batch"
     param_dtype: jnp.dtype = jnp.float32
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x):
@@ -192,7 +212,7 @@ class CifarResNet(nn.Module):
             param_dtype=self.param_dtype,
             name="stem",
         )(x)
-        x = nn.relu(_norm(self.norm, self.param_dtype, "stem_norm")(x))
+        x = ACTIVATIONS[self.activation](_norm(self.norm, self.param_dtype, "stem_norm")(x))
         for stage, mult in enumerate((16, 32, 64)):
             for b in range(k):
                 stride = 2 if stage > 0 and b == 0 else 1
@@ -201,6 +221,7 @@ class CifarResNet(nn.Module):
                     stride,
                     self.norm,
                     self.param_dtype,
+                    self.activation,
                     name=f"stage{stage + 1}_block{b + 1}",
                 )(x)
         x = jnp.mean(x, axis=(1, 2))
@@ -310,7 +331,19 @@ def _check_norm(norm: str) -> None:
         raise ValueError(f"`norm` must be one of {NORMS}, got {norm!r}.")
 
 
-def make_mlp(input_shape, num_classes: int, hidden=(64, 64), *, dtype=jnp.float32) -> Model:
+def _check_activation(activation: str) -> None:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"`activation` must be one of {tuple(ACTIVATIONS)}, got {activation!r}.")
+
+
+def make_mlp(
+    input_shape,
+    num_classes: int,
+    hidden=(64, 64),
+    *,
+    activation: str = "relu",
+    dtype=jnp.float32,
+) -> Model:
     """An MLP `Model` (`num_classes = 0`: scalar regression).
 
     **Arguments:**
@@ -318,16 +351,24 @@ def make_mlp(input_shape, num_classes: int, hidden=(64, 64), *, dtype=jnp.float3
     - `input_shape`: the shape of one example.
     - `num_classes`: the number of classes (0: regression).
     - `hidden`: the hidden widths.
+    - `activation`: the nonlinearity, a key of `ACTIVATIONS`.
     - `dtype`: the float dtype.
 
     **Returns:** a `Model`.
     """
-    net = MLP(tuple(hidden), max(num_classes, 1), jnp.dtype(dtype))
+    _check_activation(activation)
+    net = MLP(tuple(hidden), max(num_classes, 1), jnp.dtype(dtype), activation)
     return Model(net, tuple(input_shape), num_classes, np.dtype(dtype))
 
 
 def make_cnn(
-    input_shape, num_classes: int, channels=(16, 32), *, norm: str = "none", dtype=jnp.float32
+    input_shape,
+    num_classes: int,
+    channels=(16, 32),
+    *,
+    norm: str = "none",
+    activation: str = "relu",
+    dtype=jnp.float32,
 ) -> Model:
     """A small CNN `Model` on images `(h, w, c)` or 1-D signals `(l,)`.
 
@@ -337,12 +378,14 @@ def make_cnn(
     - `num_classes`: the number of classes (0: regression).
     - `channels`: the channels of each conv block.
     - `norm`: one of `NORMS`.
+    - `activation`: the nonlinearity, a key of `ACTIVATIONS`.
     - `dtype`: the float dtype.
 
     **Returns:** a `Model`.
     """
     _check_norm(norm)
-    net = CNN(tuple(channels), max(num_classes, 1), norm, jnp.dtype(dtype))
+    _check_activation(activation)
+    net = CNN(tuple(channels), max(num_classes, 1), norm, jnp.dtype(dtype), activation)
     return Model(net, tuple(input_shape), num_classes, np.dtype(dtype))
 
 
@@ -352,6 +395,7 @@ def make_resnet(
     num_classes: int,
     *,
     norm: str = "batch",
+    activation: str = "relu",
     input_shape=(32, 32, 3),
     dtype=jnp.float32,
 ) -> Model:
@@ -362,6 +406,7 @@ def make_resnet(
     - `width`: widen factor $w$ ≥ 1 (stage widths 16w, 32w, 64w).
     - `num_classes`: classes of the linear head.
     - `norm`: "batch" (train-mode batch statistics), "group" (GroupNorm) or "none" (SkipInit).
+    - `activation`: the nonlinearity, a key of `ACTIVATIONS`.
     - `input_shape`: image shape `(h, w, c)`.
     - `dtype`: parameter and input dtype.
 
@@ -372,7 +417,8 @@ def make_resnet(
     if width < 1:
         raise ValueError(f"`width` must be an integer >= 1, got {width!r}.")
     _check_norm(norm)
-    net = CifarResNet(depth, width, num_classes, norm, jnp.dtype(dtype))
+    _check_activation(activation)
+    net = CifarResNet(depth, width, num_classes, norm, jnp.dtype(dtype), activation)
     return Model(net, tuple(input_shape), num_classes, np.dtype(dtype))
 
 
@@ -387,13 +433,16 @@ parameters; the paper's 7M model is ResNet-32-4 on CIFAR-100, its 103M architect
 public and ResNet-32-15 is the nearest member of the family."""
 
 
-def named_resnet(name: str, *, norm: str = "batch", dtype=jnp.float32) -> Model:
+def named_resnet(
+    name: str, *, norm: str = "batch", activation: str = "relu", dtype=jnp.float32
+) -> Model:
     """One of `RESNET_CONFIGS` by name, e.g. `"resnet32-4-c100"` (≈7.45M parameters).
 
     **Arguments:**
 
     - `name`: a key of `RESNET_CONFIGS`.
     - `norm`: one of `NORMS`.
+    - `activation`: the nonlinearity, a key of `ACTIVATIONS`.
     - `dtype`: the float dtype.
 
     **Returns:** a `Model`.
@@ -401,4 +450,4 @@ def named_resnet(name: str, *, norm: str = "batch", dtype=jnp.float32) -> Model:
     if name not in RESNET_CONFIGS:
         raise ValueError(f"`name` must be one of {sorted(RESNET_CONFIGS)}, got {name!r}.")
     depth, width, classes = RESNET_CONFIGS[name]
-    return make_resnet(depth, width, classes, norm=norm, dtype=dtype)
+    return make_resnet(depth, width, classes, norm=norm, activation=activation, dtype=dtype)

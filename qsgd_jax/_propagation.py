@@ -12,6 +12,12 @@ dissipative part $D(t)$ (modes with $|1-\\eta\\lambda| < 1$), a divergent part $
 convex with $E(0) = 1$, so it crosses 1 again at most once: at $t^*$, the end of a useful quantum
 window. $G - D$ is increasing in $t$, so the divergent part overtakes the dissipative one at most
 once: at $t_c$. Both are reported as the first integer step and as the real crossing point.
+
+With `moment=2` every curve is the root-mean-square moment
+$E_2(t) = (\\sum_j w_j |1-\\eta\\lambda_j|^{2t})^{1/2}$, the growth of an *isotropic* perturbation
+(a read-out error) under the linearized steps; its crossings are those of $\\sum_j w_j a_j^{2t}$.
+`spectral_growth` bundles $E$, $E_2$, the paper's proxy under both readings and the stability
+numbers.
 """
 
 from __future__ import annotations
@@ -21,11 +27,22 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Scalar
+from jax.typing import ArrayLike
+from jaxtyping import Array, Float
 
-from ._errors import check_finite, check_int_range, check_positive
+from ._errors import (
+    InvalidArgumentError,
+    check_finite,
+    check_int_range,
+    check_nonempty,
+    check_positive,
+    error_if_invalid,
+    in_interval,
+)
 
 _BISECT = 60
+MOMENTS = (1, 2)
+_ETA_RULE = "must be finite and > 0"
 
 
 class PropagationCurve(eqx.Module):
@@ -36,14 +53,19 @@ class PropagationCurve(eqx.Module):
     **Fields:**
 
     - `t`: the steps $0..T$ (float).
-    - `total`, `dissipative`, `divergent`, `marginal`: $E(t)$ and its three parts, normalized
-      ($E(0) = 1$); multiply by the active dimension $s$ for the un-normalized mode sum.
-    - `t_star`: first integer $t \\ge 1$ with $E(t) \\ge 1$ ($1$ means no dissipative window,
-      `inf` if not reached by $T$); `t_star_continuous`: the real root of $E(t) = 1$ in
+    - `total`: $E_p(t) = (\\sum_j w_j |1-\\eta\\lambda_j|^{pt})^{1/p}$ for the `moment` $p$
+      ($E_p(0) = 1$).
+    - `dissipative`, `divergent`, `marginal`: the parts of $E_p(t)^p$ from the modes with
+      $|1-\\eta\\lambda|$ below, above and at 1 (they sum to `total` for $p = 1$); multiply by the
+      active dimension $s$ for the un-normalized mode sum.
+    - `t_star`: first integer $t \\ge 1$ with $E_p(t) \\ge 1$ ($1$ means no dissipative window,
+      `inf` if not reached by $T$); `t_star_continuous`: the real root of $E_p(t) = 1$ in
       $(t^*-1, t^*]$.
     - `t_c`: first integer $t \\ge 0$ with $G(t) > D(t)$ (`inf` if not reached by $T$);
       `t_c_continuous`: the real crossing of $G$ and $D$.
     - `eta`: the learning rate.
+    - `moment`: $p$, 1 (mean, $E$) or 2 (root mean square, $E_2$) (static).
+
     """
 
     t: Float[Array, " T"]
@@ -56,6 +78,7 @@ class PropagationCurve(eqx.Module):
     t_c: Float[Array, ""]
     t_c_continuous: Float[Array, ""]
     eta: Float[Array, ""]
+    moment: int = eqx.field(static=True, default=1)
 
 
 def _parts(a, w, t):
@@ -94,13 +117,45 @@ def _bisect(below, lo, hi):
     return 0.5 * (lo + hi)
 
 
+def _root(x, moment: int):
+    """$x^{1/p}$, exact (no `pow`) for $p = 1$."""
+    return x if moment == 1 else jnp.sqrt(x)
+
+
+def eta_ok(eta):
+    """Whether a learning rate (possibly traced) is finite and $> 0$, as a boolean array."""
+    return in_interval(eta, 0, low_open=True)
+
+
+def _check_eta(result, eta):
+    """`result`, with the run-time check of a traced `eta` (concrete ones are checked at the
+    door): the curves have no status to report it in."""
+    return error_if_invalid(result, eta_ok(eta), "eta", _ETA_RULE, eta)
+
+
+def _check_moment(moment) -> None:
+    if moment not in MOMENTS:
+        raise InvalidArgumentError(
+            f"`moment` must be 1 (mean growth E) or 2 (root mean square E_2), got {moment!r}."
+        )
+
+
 def _quadrature(nodes, weights, eta, num_steps: int):
     """Validate a spectral quadrature and the curve's arguments; nodes, weights, eta as arrays."""
     if jnp.shape(nodes) != jnp.shape(weights):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"`nodes` and `weights` must have the same shape, got {jnp.shape(nodes)} and "
             f"{jnp.shape(weights)}."
         )
+    check_nonempty(
+        "nodes", jnp.size(nodes), "eigenvalues", "Pass the spectrum of a non-empty active set."
+    )
+    for name, x in (("nodes", nodes), ("weights", weights)):
+        if jnp.issubdtype(jnp.result_type(x), jnp.complexfloating):
+            raise InvalidArgumentError(
+                f"`{name}` must be real (eigenvalues of a symmetric Hessian and their weights), "
+                f"got dtype {jnp.result_type(x)}."
+            )
     check_int_range("num_steps", num_steps, 1)
     check_positive("eta", eta)
     check_finite("nodes", nodes)
@@ -114,38 +169,43 @@ def _quadrature(nodes, weights, eta, num_steps: int):
 
 
 def error_propagation(
-    nodes: Float[Array, "..."],
-    weights: Float[Array, "..."],
-    eta: float | Scalar,
+    nodes: ArrayLike,
+    weights: ArrayLike,
+    eta: ArrayLike,
     *,
     num_steps: int = 100,
+    moment: int = 1,
 ) -> PropagationCurve:
     """The error-propagation curve $E(t) = \\sum_j w_j |1 - \\eta\\lambda_j|^t$ of a quadrature.
 
-    With its dissipative / divergent / marginal parts, $t^*$ and $t_c$ (module docstring).
+    With its dissipative / divergent / marginal parts, $t^*$ and $t_c$ (module docstring);
+    `moment=2` gives the root-mean-square moment $E_2(t)$ instead.
 
     Exact when `nodes` are the eigenvalues and `weights` are all $1/s$; from SLQ
     (`SpectralDensity.nodes`, `.weights`) it carries the quadrature's accuracy. `eta` may be
-    traced, so `vmap` over learning rates compiles once.
+    traced, so `vmap` over learning rates compiles once (a traced `eta` that is not finite and
+    $> 0$ raises when the program runs).
 
     **Arguments:**
 
-    - `nodes`: eigenvalues or quadrature nodes $\\lambda_j$ (any shape).
+    - `nodes`: real eigenvalues or quadrature nodes $\\lambda_j$ (any shape, not empty).
     - `weights`: their weights $w_j \\ge 0$, same shape; normalized here to sum to 1.
-    - `eta`: learning rate $\\eta > 0$.
-    - `num_steps`: last step $T$ (static).
+    - `eta`: scalar learning rate $\\eta > 0$.
+    - `num_steps`: last step $T \\ge 1$ (static).
+    - `moment`: $p$ = 1 (mean) or 2 (root mean square) (static).
 
     **Returns:** a `PropagationCurve` with arrays of shape `(T + 1,)`.
     """
-    nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
-    return _curve(nodes, weights, eta, num_steps)
+    _check_moment(moment)
+    nodes, weights, eta_arr = _quadrature(nodes, weights, eta, num_steps)
+    return _check_eta(_curve(nodes, weights, eta_arr, num_steps, moment), eta)
 
 
 @eqx.filter_jit
-def _curve(nodes, weights, eta, num_steps):
+def _curve(nodes, weights, eta, num_steps, moment):
     dtype = nodes.dtype
     lam, w = _normalized(nodes, weights)
-    a = jnp.abs(1 - eta * lam)
+    a = jnp.abs(1 - eta * lam) ** moment
     t = jnp.arange(num_steps + 1, dtype=dtype)
     d, g, m = _parts(a, w, t)
     total = d + g + m
@@ -171,24 +231,29 @@ def _curve(nodes, weights, eta, num_steps):
 
     t_c_c = jnp.where(t_c == 0, t_c, _bisect(g_below, lo, hi))
     t_c_c = jnp.where(jnp.isfinite(t_c), t_c_c, t_c)
-    return PropagationCurve(t, total, d, g, m, t_star, t_star_c, t_c, t_c_c, eta)
+    return PropagationCurve(
+        t, _root(total, moment), d, g, m, t_star, t_star_c, t_c, t_c_c, eta, moment
+    )
 
 
 def propagation_from_spectrum(
-    density: Any, eta: float | Scalar, *, num_steps: int = 100
+    density: Any, eta: ArrayLike, *, num_steps: int = 100, moment: int = 1
 ) -> PropagationCurve:
     """The error-propagation curve $E(t)$ of a spectral density (`error_propagation` of its SLQ).
 
     **Arguments:**
 
-    - `density`: a `SpectralDensity` (from `hessian_spectrum`); its `nodes` and `weights` are
-      the quadrature.
+    - `density`: a `SpectralDensity` (from `hessian_spectrum`) or an `ExactSpectrum`; its
+      `nodes` and `weights` are the quadrature.
     - `eta`: learning rate $\\eta > 0$.
     - `num_steps`: last step $T$ (static).
+    - `moment`: 1 ($E$) or 2 ($E_2$) (static).
 
     **Returns:** a `PropagationCurve` with arrays of shape `(T + 1,)`.
     """
-    return error_propagation(density.nodes, density.weights, eta, num_steps=num_steps)
+    return error_propagation(
+        density.nodes, density.weights, eta, num_steps=num_steps, moment=moment
+    )
 
 
 class PaperProxy(eqx.Module):
@@ -210,6 +275,8 @@ class PaperProxy(eqx.Module):
     - `minimum`, `argmin`: the smallest value over $t$ and its step (NaN and 0 when nothing is
       kept).
     - `eta`, `a_c`: the learning rate and the cut-off on $|\\eta\\lambda|$.
+    - `moment`: the reading, 1 (mean, (i)) or 2 (root mean square, (ii)) (static).
+
     """
 
     t: Float[Array, " T"]
@@ -221,22 +288,25 @@ class PaperProxy(eqx.Module):
     argmin: Float[Array, ""]
     eta: Float[Array, ""]
     a_c: Float[Array, ""]
+    moment: int = eqx.field(static=True, default=1)
 
 
 def paper_error_proxy(
-    nodes: Float[Array, "..."],
-    weights: Float[Array, "..."],
-    eta: float | Scalar,
+    nodes: ArrayLike,
+    weights: ArrayLike,
+    eta: ArrayLike,
     *,
-    a_c: float | Scalar = 0.4,
+    a_c: ArrayLike = 0.4,
     num_steps: int = 100,
+    moment: int = 1,
 ) -> PaperProxy:
     """The paper's error proxy (its Eqs. 7–8): $E(t)$ restricted to the modes with $|a| \\ge a_c$.
 
-    With $a = -\\eta\\lambda$ (so $1 + a$ is the eigenvalue of $F_1 = I - \\eta H$),
+    With $a = -\\eta\\lambda$ (so $1 + a$ is the eigenvalue of $F_1 = I - \\eta H$) and the
+    moment $p$ (reading (i): $p = 1$; reading (ii), isotropic read-out noise: $p = 2$),
 
-    $$E_\\text{paper}(t) = \\frac{1}{N_c} \\sum_{j:\\,|a_j| \\ge a_c} w_j |1 + a_j|^t,
-    \\qquad N_c = \\sum_{j:\\,|a_j| \\ge a_c} w_j .$$
+    $$E_\\text{paper}(t) = \\Big(\\frac{1}{N_c} \\sum_{j:\\,|a_j| \\ge a_c} w_j |1 + a_j|^{pt}
+    \\Big)^{1/p}, \\qquad N_c = \\sum_{j:\\,|a_j| \\ge a_c} w_j .$$
 
     The abundant near-zero modes ($|a| < a_c$) would keep $E(t)$ at 1; the proxy drops them and
     renormalizes over the rest. As printed, the paper's formula has no $\\eta$; the cut-off is
@@ -246,59 +316,73 @@ def paper_error_proxy(
     and `minimum` are NaN, `kept_mass` is 0, `first_below` and `crosses_back` are `inf`.
 
     Exact when `nodes` are the eigenvalues and `weights` are all $1/s$; from SLQ it carries the
-    quadrature's accuracy. `eta` and `a_c` may be traced (`vmap` over them compiles once).
+    quadrature's accuracy. `eta` and `a_c` may be traced (`vmap` over them compiles once; a
+    traced `eta` that is not finite and $> 0$ raises when the program runs).
 
     **Arguments:**
 
-    - `nodes`: eigenvalues or quadrature nodes $\\lambda_j$ (any shape).
+    - `nodes`: real eigenvalues or quadrature nodes $\\lambda_j$ (any shape, not empty).
     - `weights`: their weights $w_j \\ge 0$, same shape; normalized here to sum to 1.
-    - `eta`: learning rate $\\eta > 0$.
+    - `eta`: scalar learning rate $\\eta > 0$.
     - `a_c`: cut-off $a_c \\ge 0$ on $|\\eta\\lambda|$ (the paper: 0.4).
-    - `num_steps`: last step $T$ (static).
+    - `num_steps`: last step $T \\ge 1$ (static).
+    - `moment`: $p$ = 1 or 2 (static).
 
     **Returns:** a `PaperProxy` with arrays `t`, `value` of shape `(T + 1,)`.
     """
+    _check_moment(moment)
     check_positive("a_c", a_c, strict=False)
-    nodes, weights, eta = _quadrature(nodes, weights, eta, num_steps)
+    nodes, weights, eta_arr = _quadrature(nodes, weights, eta, num_steps)
     # An array, not a Python float, so that a new a_c does not recompile.
-    return _proxy(nodes, weights, eta, jnp.asarray(a_c, nodes.dtype), num_steps)
+    proxy = _proxy(nodes, weights, eta_arr, jnp.asarray(a_c, nodes.dtype), num_steps, moment)
+    return _check_eta(proxy, eta)
 
 
 @eqx.filter_jit
-def _proxy(nodes, weights, eta, a_c, num_steps):
+def _proxy(nodes, weights, eta, a_c, num_steps, moment):
     dtype = nodes.dtype
     lam, w = _normalized(nodes, weights)
     a = -eta * lam
     zero = jnp.zeros((), dtype)
     kept = jnp.where(jnp.abs(a) >= a_c, w, zero)
     t = jnp.arange(num_steps + 1, dtype=dtype)
-    growth = jnp.abs(1 + a)
+    growth = jnp.abs(1 + a) ** moment
     total = jnp.sum(jnp.power(growth[None], t[:, None]) * kept[None], axis=-1)
     # N_c is the t = 0 term of the same reduction, so that E_paper(0) is exactly 1.
     n_c = total[0]
     nan = jnp.full((), jnp.nan, dtype)
     # Guarded division: the NaN comes from the `where`, not from 0/0 (no invalid-value flags).
-    value = jnp.where(n_c > 0, total / jnp.where(n_c > 0, n_c, jnp.ones((), dtype)), nan)
+    value = jnp.where(
+        n_c > 0, _root(total / jnp.where(n_c > 0, n_c, jnp.ones((), dtype)), moment), nan
+    )
     first_below = _first((value < 1) & (t >= 1), t)
     crosses_back = _first((value >= 1) & (t > first_below), t)
     i_min = jnp.argmin(jnp.where(n_c > 0, value, zero))
     minimum = jnp.where(n_c > 0, value[i_min], nan)
-    return PaperProxy(t, value, n_c, first_below, crosses_back, minimum, t[i_min], eta, a_c)
+    return PaperProxy(t, value, n_c, first_below, crosses_back, minimum, t[i_min], eta, a_c, moment)
 
 
 def paper_proxy_from_spectrum(
-    density: Any, eta: float | Scalar, *, a_c: float | Scalar = 0.4, num_steps: int = 100
+    density: Any,
+    eta: ArrayLike,
+    *,
+    a_c: ArrayLike = 0.4,
+    num_steps: int = 100,
+    moment: int = 1,
 ) -> PaperProxy:
     """The paper's error proxy $E_\\text{paper}(t)$ of a spectral density (`paper_error_proxy`).
 
     **Arguments:**
 
-    - `density`: a `SpectralDensity` (from `hessian_spectrum`); its `nodes` and `weights` are
-      the quadrature.
+    - `density`: a `SpectralDensity` (from `hessian_spectrum`) or an `ExactSpectrum`; its
+      `nodes` and `weights` are the quadrature.
     - `eta`: learning rate $\\eta > 0$.
     - `a_c`: cut-off $a_c \\ge 0$ on $|\\eta\\lambda|$ (the paper: 0.4).
     - `num_steps`: last step $T$ (static).
+    - `moment`: reading (i) $p = 1$ or (ii) $p = 2$ (static).
 
     **Returns:** a `PaperProxy` with arrays `t`, `value` of shape `(T + 1,)`.
     """
-    return paper_error_proxy(density.nodes, density.weights, eta, a_c=a_c, num_steps=num_steps)
+    return paper_error_proxy(
+        density.nodes, density.weights, eta, a_c=a_c, num_steps=num_steps, moment=moment
+    )

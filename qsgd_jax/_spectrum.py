@@ -29,7 +29,9 @@ from ._errors import (
     check_finite,
     check_finite_tree,
     check_int_range,
+    check_nonempty,
     check_positive,
+    check_real_float,
     is_concrete,
 )
 from ._lanczos import (
@@ -66,7 +68,7 @@ def stack_batches(batches) -> PyTree:
 
 def hessian_operator(
     loss_fn: Callable[[PyTree, PyTree], Scalar],
-    params: PyTree[Float[Array, "..."]],
+    params: PyTree,
     batches,
     mask: PyTree | None = None,
     *,
@@ -95,10 +97,18 @@ def _prepare(params, batches, mask, view):
         raise ValueError(f"`view` must be one of {VIEWS}, got {view!r}.")
     if view != "dense" and mask is None:
         raise ValueError(f"`view={view!r}` needs a `mask`; pass one or use `view='dense'`.")
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        check_real_float(f"params{jax.tree_util.keystr(path)}", jnp.result_type(leaf))
     batches = stack_batches(batches)
     nb = {jnp.shape(x)[0] for x in jax.tree_util.tree_leaves(batches)}
     if len(nb) != 1:
         raise ValueError(f"`batches` leaves disagree on the leading (batch-index) axis: {nb}.")
+    check_nonempty(
+        "batches",
+        next(iter(nb)),
+        "batches (its leaves' leading batch-index axis has length 0)",
+        "There is no data to take the Hessian of; pass at least one batch.",
+    )
     if mask is None:
         return batches, None, None
     check_mask(params, mask)
@@ -375,18 +385,28 @@ def _density_and_metrics(nodes, weights, sig, grid, grid_size, num_steps, kappa)
         return acc + jnp.sum(nw[1][None] * jnp.exp(-0.5 * z * z), axis=1) / norm, None
 
     density, _ = jax.lax.scan(one, jnp.zeros(grid.shape, dtype), (nodes, weights))
-    zero = jnp.zeros((), dtype)
+    return nodes, weights, grid, density, sig, lo, hi, *spectral_metrics(nodes, weights)
+
+
+def spectral_metrics(nodes, weights):
+    """Spectral mass at $\\lambda > 0$, at $\\lambda < 0$, and the negative share of
+    $\\int|\\lambda|\\rho$, of a quadrature whose weights sum to 1 (traceable).
+
+    **Arguments:** `nodes`, `weights`: the quadrature, same shape.
+
+    **Returns:** `(positive_fraction, negative_mass, negative_ratio)`, scalars.
+    """
+    zero = jnp.zeros((), nodes.dtype)
     pos = jnp.sum(jnp.where(nodes > 0, weights, zero))
     neg = jnp.sum(jnp.where(nodes < 0, weights, zero))
     absmass = jnp.sum(weights * jnp.abs(nodes))
     neg_abs = jnp.sum(jnp.where(nodes < 0, weights * jnp.abs(nodes), zero))
-    ratio = neg_abs / jnp.where(absmass > 0, absmass, jnp.ones((), dtype))
-    return nodes, weights, grid, density, sig, lo, hi, pos, neg, ratio
+    return pos, neg, neg_abs / jnp.where(absmass > 0, absmass, jnp.ones((), nodes.dtype))
 
 
 def hessian_spectrum(
     loss_fn: Callable[[PyTree, PyTree], Scalar],
-    params: PyTree[Float[Array, "..."]],
+    params: PyTree,
     batches,
     key: PRNGKeyArray,
     mask: PyTree | None = None,

@@ -1,11 +1,20 @@
 """Models: parameter counts without running, pure losses, BatchNorm in train mode, bad input."""
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from qsgd_jax._models import ACTIVATIONS
 from qsgd_jax.ml import RESNET_CONFIGS, Batch, make_cnn, make_mlp, make_resnet, named_resnet
+
+JAX_NN = {
+    "relu": jax.nn.relu,
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "softplus": jax.nn.softplus,
+    "tanh": jax.nn.tanh,
+}
 
 
 def _resnet_count(depth, w, classes):
@@ -121,3 +130,55 @@ def test_bad_input_is_named(getkey):
         make_resnet(8, 1, 10, norm="layer")
     with pytest.raises(ValueError, match="name"):
         named_resnet("resnet50")
+    for make in (
+        lambda: make_mlp((4,), 3, activation="swish"),
+        lambda: make_cnn((8, 8, 1), 3, activation="ReLU"),
+        lambda: make_resnet(8, 1, 10, activation="elu"),
+        lambda: named_resnet("resnet32-4-c10", activation="Tanh"),
+    ):
+        with pytest.raises(ValueError, match=r"`activation` must be one of \('relu', 'gelu'"):
+            make()
+
+
+@pytest.mark.parametrize("name", sorted(JAX_NN))
+def test_each_activation_is_the_jax_nn_function_in_a_forward_pass(getkey, name):
+    """MLP and CNN forward passes written out with the jax.nn function, in float64."""
+    x = jax.random.normal(getkey(), (3, 5), jnp.float64)
+    act = JAX_NN[name]
+    np.testing.assert_array_equal(ACTIVATIONS[name](x), act(x))
+    mlp = make_mlp((5,), 2, (4, 3), activation=name, dtype=jnp.float64)
+    p = mlp.init(getkey())
+    h = act(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"][None])
+    h = act(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"][None])
+    want = h @ p["head"]["kernel"] + p["head"]["bias"][None]
+    np.testing.assert_allclose(mlp.apply(p, x), want, rtol=1e-13, atol=1e-14)
+    cnn = make_cnn((5,), 2, (3,), activation=name, dtype=jnp.float64)  # 1-D signal, one block
+    p = cnn.init(getkey())
+    k, b = p["Conv_0"]["kernel"], p["Conv_0"]["bias"]  # (3, 1, 3): SAME padding, stride 1
+    xp = jnp.pad(x, ((0, 0), (1, 1)))
+    conv = sum(xp[:, i : i + 5, None] * k[i, 0][None, None] for i in range(3)) + b[None, None]
+    want = jnp.mean(act(conv), axis=1) @ p["head"]["kernel"] + p["head"]["bias"][None]
+    np.testing.assert_allclose(cnn.apply(p, x), want, rtol=1e-12, atol=1e-13)
+
+
+def test_resnet_routes_every_nonlinearity_through_the_activation(getkey, monkeypatch):
+    """With 'relu' mapped to GELU, the default ResNet equals the GELU one bit for bit: every
+    nonlinearity (stem, blocks, residual sums) uses the chosen function."""
+    x = jax.random.normal(getkey(), (2, 4, 4, 3), jnp.float32)
+
+    def forward(activation):
+        model = make_resnet(8, 1, 4, activation=activation, input_shape=(4, 4, 3))
+        return jax.jit(model.apply)(params, x)
+
+    params = make_resnet(8, 1, 4, input_shape=(4, 4, 3)).init(getkey())
+    relu_out, gelu_out = forward("relu"), forward("gelu")
+    assert not np.allclose(relu_out, gelu_out)
+    monkeypatch.setitem(ACTIVATIONS, "relu", ACTIVATIONS["gelu"])
+    np.testing.assert_array_equal(forward("relu"), gelu_out)
+
+
+def test_default_activation_is_the_former_relu():
+    """The default is the very function every model used before `activation=` existed."""
+    assert ACTIVATIONS["relu"] is flax.linen.relu
+    for model in (make_mlp((5,), 2), make_cnn((8, 8, 1), 2), make_resnet(8, 1, 4)):
+        assert model.net.activation == "relu"

@@ -267,7 +267,7 @@ def test_paper_proxy_bad_input():
         qj.spectrum.paper_error_proxy(ev, w, -0.1)
     with pytest.raises(ValueError, match="`a_c` must be finite and >= 0"):
         qj.spectrum.paper_error_proxy(ev, w, 0.1, a_c=-0.4)
-    with pytest.raises(ValueError, match="`a_c` must be finite"):
+    with pytest.raises(ValueError, match="`a_c` must be a finite"):
         qj.spectrum.paper_error_proxy(ev, w, 0.1, a_c=float("inf"))
     with pytest.raises(ValueError, match="same shape"):
         qj.spectrum.paper_error_proxy(ev, jnp.ones(3), 0.1)
@@ -294,3 +294,88 @@ def test_plot_with_paper_proxy(tmp_path):
     assert (tmp_path / "proxy.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="Nothing to plot"):
         qj.plot.plot_error_propagation({})
+
+
+def _moment_oracle(ev, eta, a_c, num_steps):
+    """E_2(t) and E_paper under reading (ii), straight from the eigenvalues (numpy)."""
+    t = np.arange(num_steps + 1)[:, None]
+    g = np.abs(1 - eta * np.asarray(ev, float))[None]
+    keep = eta * np.abs(np.asarray(ev, float)) >= a_c
+    e2 = np.sqrt(np.mean(g ** (2 * t), axis=1))
+    paper2 = np.sqrt(np.mean(g[:, keep] ** (2 * t), axis=1))
+    return e2, paper2
+
+
+def test_spectral_growth_moments_readings_and_stability_numbers():
+    ev = _paper_like()
+    w = jnp.full(ev.shape, 1.0 / ev.size)
+    T = 40
+    sg = qj.spectrum.spectral_growth(jnp.asarray(ev), w, ETA, num_steps=T)
+    e2, paper2 = _moment_oracle(ev, ETA, 0.4, T)
+    np.testing.assert_allclose(sg.rms.total, e2, rtol=1e-12)
+    np.testing.assert_allclose(sg.paper_rms.value, paper2, rtol=1e-12)
+    val, _, first, back = _proxy_oracle(ev, np.ones(ev.size), ETA, 0.4, T)
+    np.testing.assert_allclose(sg.paper_mean.value, val, rtol=1e-12)
+    assert float(sg.paper_mean.first_below) == first and float(sg.paper_mean.crosses_back) == back
+    ref = error_propagation(jnp.asarray(ev), w, ETA, num_steps=T)
+    np.testing.assert_allclose(sg.mean.total, ref.total, rtol=1e-12)
+    assert sg.mean.moment == 1 and sg.rms.moment == 2 and sg.paper_rms.moment == 2
+    # The RMS crossings are those of sum w a^(2t): the real root of E_2 = 1, by brentq.
+    a = np.abs(1 - ETA * ev)
+    t_star = int(np.argmax((e2 >= 1) & (np.arange(T + 1) >= 1)))
+    assert float(sg.rms.t_star) == t_star and e2[t_star - 1] < 1
+    root = brentq(lambda x: np.mean(a ** (2 * x)) - 1, 1.0, T)
+    assert float(sg.rms.t_star_continuous) == pytest.approx(root, abs=1e-9)
+    # E_2 >= E (power means), equality at t = 0.
+    assert np.all(np.asarray(sg.rms.total) >= np.asarray(sg.mean.total) - 1e-15)
+    assert float(sg.edge_ratio) == pytest.approx(ETA * ev.max() / 2, rel=1e-12)
+    assert float(sg.min_mode_drift) == pytest.approx(ETA * abs(ev.min()) * T, rel=1e-12)
+    assert float(sg.radius_power) == pytest.approx(a.max() ** T, rel=1e-12)
+    assert sg.status == qj.RESULTS.successful and int(sg.nonfinite_step) == -1
+
+
+def test_spectral_growth_reports_overflow():
+    ev = jnp.array([-1e5, 1.0, 2.0])  # |1 - eta lambda|^t overflows float64 near t = 72
+    sg = qj.spectrum.spectral_growth(ev, jnp.ones(3), ETA, num_steps=100, throw=False)
+    assert sg.status == qj.RESULTS.nonfinite and int(sg.nonfinite_step) > 0
+    with pytest.raises(qj.NonFiniteError, match="spectral growth model"):
+        qj.spectrum.spectral_growth(ev, jnp.ones(3), ETA, num_steps=100)
+
+
+def test_traced_eta_out_of_range_is_reported_or_raised():
+    ok = jnp.array([1.0, 2.0, 3.0])
+
+    def status(eta):
+        return qj.spectrum.spectral_growth(ok, jnp.ones(3), eta, num_steps=5, throw=False).status
+
+    codes = jax.vmap(lambda e: status(e)._value)(jnp.array([0.1, -0.1, jnp.inf]))
+    inv = qj.RESULTS.invalid_argument._value
+    assert codes.tolist() == [qj.RESULTS.successful._value, inv, inv]
+    # The curves have no status: a traced eta out of range raises when the program runs.
+    run = jax.jit(lambda e: error_propagation(ok, jnp.ones(3), e, num_steps=5).total)
+    np.testing.assert_allclose(run(0.1), error_propagation(ok, jnp.ones(3), 0.1, num_steps=5).total)
+    with pytest.raises(Exception, match=r"`eta` must be finite and > 0, got -0\.1"):
+        jax.block_until_ready(run(-0.1))
+    proxy = jax.jit(lambda e: qj.spectrum.paper_error_proxy(ok, jnp.ones(3), e).value)
+    with pytest.raises(Exception, match=r"`eta` must be finite and > 0"):
+        jax.block_until_ready(proxy(0.0))
+
+
+def test_spectral_bad_input_names_the_argument():
+    ev, w = jnp.ones(4), jnp.ones(4)
+    with pytest.raises(ValueError, match=r"`nodes` is empty: it holds 0 eigenvalues"):
+        error_propagation(jnp.zeros(0), jnp.zeros(0), 0.1)
+    with pytest.raises(ValueError, match=r"`nodes` is empty"):
+        qj.spectrum.spectral_growth(jnp.zeros(0), jnp.zeros(0), 0.1)
+    with pytest.raises(ValueError, match=r"`nodes` must be real.*complex128"):
+        error_propagation(jnp.ones(4, jnp.complex128), w, 0.1)
+    with pytest.raises(ValueError, match=r"`weights` must be real"):
+        qj.spectrum.paper_error_proxy(ev, jnp.ones(4, jnp.complex128), 0.1)
+    with pytest.raises(ValueError, match=r"`eta`.*complex"):
+        error_propagation(ev, w, 0.1 + 0.1j)
+    with pytest.raises(ValueError, match=r"`eta` must be a scalar"):
+        qj.spectrum.spectral_growth(ev, w, jnp.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match=r"`moment` must be 1 .* or 2"):
+        error_propagation(ev, w, 0.1, moment=3)
+    with pytest.raises(ValueError, match=r"`a_c` must be finite and >= 0"):
+        qj.spectrum.spectral_growth(ev, w, 0.1, a_c=-1.0)

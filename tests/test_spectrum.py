@@ -339,3 +339,46 @@ def test_host_loop_reports_progress_per_step(getkey):
     )
     assert calls == [(p, j, 3) for p in range(2) for j in (1, 2, 3)]
     assert sd.nodes.shape == (2, 3)
+
+
+def test_exact_hessian_spectrum_is_eigh_of_the_active_hessian(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    pm = apply_mask(params, mask)
+    flat, unravel = jax.flatten_util.ravel_pytree(pm)
+    idx = np.flatnonzero(np.asarray(jax.flatten_util.ravel_pytree(mask)[0]))
+
+    def mean_loss(u):
+        p = unravel(flat.at[idx].set(u))
+        return 0.5 * sum(model.loss_fn(p, Batch(batches.x[i], batches.y[i])) for i in range(2))
+
+    lam = np.linalg.eigvalsh(np.asarray(jax.jit(jax.hessian(mean_loss))(flat[idx])))
+    ex = qj.spectrum.exact_hessian_spectrum(model.loss_fn, params, batches, mask, hvp_batch_size=5)
+    np.testing.assert_allclose(ex.eigenvalues, lam, rtol=1e-10, atol=1e-12)
+    assert float(ex.lambda_min) == pytest.approx(lam[0], rel=1e-10)
+    assert float(ex.lambda_max) == pytest.approx(lam[-1], rel=1e-10)
+    # The Hessian has exact zero modes, whose computed signs are rounding noise.
+    zero = np.mean(np.abs(lam) < 1e-10)
+    assert abs(float(ex.positive_fraction) - np.mean(lam > 1e-10)) <= zero
+    assert abs(float(ex.negative_mass) - np.mean(lam < -1e-10)) <= zero
+    np.testing.assert_allclose(ex.weights, 1 / idx.size)
+    # A quadrature like an SLQ density's: the spectral models take it.
+    curve = qj.spectrum.propagation_from_spectrum(ex, 0.1, num_steps=5, moment=2)
+    want = np.sqrt(np.mean(np.abs(1 - 0.1 * lam)[None] ** (2 * np.arange(6)[:, None]), axis=1))
+    np.testing.assert_allclose(curve.total, want, rtol=1e-10)
+    s = idx.size
+    with pytest.raises(ValueError, match=rf"s = {s} .*`max_dim` = 3.*hessian_spectrum"):
+        qj.spectrum.exact_hessian_spectrum(model.loss_fn, params, batches, mask, max_dim=3)
+    with pytest.raises(MemoryLimitError, match=rf"dense active-set Hessian with s = {s}"):
+        qj.spectrum.exact_hessian_spectrum(model.loss_fn, params, batches, mask, memory_limit=64)
+
+
+def test_empty_batch_stacks_and_complex_params_are_refused(getkey):
+    model, params, batches, mask = _small_problem(getkey())
+    empty = Batch(batches.x[:0], batches.y[:0])
+    with pytest.raises(ValueError, match=r"`batches` is empty: it holds 0 batches"):
+        hessian_spectrum(model.loss_fn, params, empty, getkey(), mask, num_steps=2)
+    with pytest.raises(ValueError, match=r"`batches` is empty"):
+        qj.spectrum.exact_hessian_spectrum(model.loss_fn, params, empty, mask)
+    cplx = jax.tree_util.tree_map(lambda p: p.astype(jnp.complex128), params)
+    with pytest.raises(TypeError, match=r"`params\['Dense_0'\]\['bias'\]` has complex dtype"):
+        hessian_spectrum(model.loss_fn, cplx, batches, getkey(), mask, num_steps=2)
