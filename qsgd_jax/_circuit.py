@@ -1,6 +1,6 @@
 """Circuit level (tiny instances): block encoding, LCU circuit for $T_K(hA)$, state vectors.
 
-Validation level for the algebraic truncated-Taylor / LCU figures (DESIGN §2):
+Validation level for the algebraic truncated-Taylor / LCU figures (`docs/math/evolution.md`):
 
 - block encoding of $A$ ($d \\times d$, padded to $2^m$) by the unitary dilation
   $U = \\begin{pmatrix} A/\\alpha & \\sqrt{I - AA^\\dagger/\\alpha^2} \\\\

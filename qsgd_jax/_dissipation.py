@@ -1,6 +1,7 @@
 """Dissipation diagnostics of a GD map: spectrum of $F_1$, $\\rho(F_1)$, the PNAS number $R$.
 
-Discrete dissipation (DESIGN §2): $\\rho(F_1) < 1 \\iff 0 < \\eta\\lambda_i(H) < 2$ for every
+Discrete dissipation (`docs/math/carleman.md`):
+$\\rho(F_1) < 1 \\iff 0 < \\eta\\lambda_i(H) < 2$ for every
 active $i$. Continuous (PNAS, Liu et al. 2021): $\\operatorname{Re}\\lambda_1(f_1) < 0$ and
 
 $$R = \\frac{\\lVert u_{in}\\rVert\\,\\lVert f_2\\rVert

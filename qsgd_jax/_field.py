@@ -1,7 +1,7 @@
 """Polynomial vector fields $f(u) = f_0 + f_1 u + f_2 (u \\otimes u)$: dense and matrix-free.
 
 A field is the right-hand side of the gradient flow $du/d\\tau = f(u)$ of a Taylor model of the
-loss around the upload point $\\bar\\theta$ (DESIGN §2): $f_0 = -g$, $f_1 = -H$,
+loss around the upload point $\\bar\\theta$ (`docs/math/taylor.md`): $f_0 = -g$, $f_1 = -H$,
 $f_2 = -\\tfrac12 \\mathcal{T}_{(1)}$. The GD map with learning rate $\\eta$ is one forward-Euler
 step of it, see `PolynomialMap`.
 

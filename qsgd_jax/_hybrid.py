@@ -6,7 +6,8 @@ between → classical continuation. The baseline runs plain SGD with the window'
 $\\eta$ on the same mask and the same mini-batch of every step $t$ after pruning. Windows are of
 fixed length or adaptive: at the window start the error-propagation curve
 $E(t) = \\int\\rho(\\lambda)|1-\\eta\\lambda|^t d\\lambda$ is estimated from the SLQ spectrum of the
-active-set Hessian and the window ends before it crosses back above 1 at $t^*$ (DESIGN §2).
+active-set Hessian and the window ends before it crosses back above 1 at $t^*$
+(`docs/math/propagation.md`).
 """
 
 from __future__ import annotations

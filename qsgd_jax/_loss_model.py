@@ -2,7 +2,7 @@
 
 With $\\theta = \\bar\\theta \\odot m + P u$ ($P$ scatters the $s$ active coordinates into
 $\\mathbb{R}^n$; pruned coordinates stay exactly 0) and $\\ell(u) = L(\\bar\\theta \\odot m + P u)$,
-the gradient-flow field of the degree-2 Taylor model is (DESIGN §2)
+the gradient-flow field of the degree-2 Taylor model is (`docs/math/taylor.md`)
 
 $$f_0 = -\\nabla\\ell(0) = -g,\\quad f_1 = -\\nabla^2\\ell(0) = -H,\\quad
 f_2 = -\\tfrac12 \\nabla^3\\ell(0)_{(1)} = -\\tfrac12\\mathcal{T}_{(1)}.$$

@@ -1,7 +1,7 @@
 """The GD update as a polynomial map $u \\mapsto F_0 + F_1 u + F_2 (u \\otimes u)$.
 
 One GD step with learning rate $\\eta$ on the Taylor model is one forward-Euler step of the
-gradient-flow field $f$ (DESIGN §2):
+gradient-flow field $f$ (`docs/math/taylor.md`):
 
 $$F_0 = \\eta f_0 = -\\eta g,\\qquad F_1 = I + \\eta f_1 = I - \\eta H,\\qquad
 F_2 = \\eta f_2 = -\\tfrac{\\eta}{2}\\mathcal{T}_{(1)}.$$
@@ -216,7 +216,8 @@ def gd_map(
     """The GD map of the Taylor model of a loss around the upload point, on a mask's active set.
 
     $u \\mapsto u - \\eta\\,(g + H u + \\tfrac12 \\mathcal{T}(u, u, \\cdot))$ with $u = \\theta -
-    \\bar\\theta$ on the $s$ active coordinates (DESIGN §2): `field_map` of `taylor_field`.
+    \\bar\\theta$ on the $s$ active coordinates (`docs/math/taylor.md`): `field_map` of
+    `taylor_field`.
 
     **Arguments:**
 

@@ -1,6 +1,7 @@
 """The error-propagation curve $E(t)$ of a linearized GD window, from a spectral quadrature.
 
-For learning rate $\\eta$ and Hessian eigenvalues $\\lambda_\\nu$ of the active set (DESIGN §2),
+For learning rate $\\eta$ and Hessian eigenvalues $\\lambda_\\nu$ of the active set
+(`docs/math/propagation.md`),
 
 $$E(t) = \\frac1s \\sum_\\nu |1 - \\eta\\lambda_\\nu|^t
 = \\int \\rho(\\lambda)\\,|1-\\eta\\lambda|^t\\,d\\lambda
@@ -257,7 +258,7 @@ def propagation_from_spectrum(
 
 
 class PaperProxy(eqx.Module):
-    """The paper's error proxy $E_\\text{paper}(t)$ on $t = 0, 1, \\dots, T$ (DESIGN §2).
+    """The paper's error proxy $E_\\text{paper}(t)$ on $t = 0, 1, \\dots, T$.
 
     Returned by `paper_error_proxy`.
 
@@ -310,7 +311,8 @@ def paper_error_proxy(
 
     The abundant near-zero modes ($|a| < a_c$) would keep $E(t)$ at 1; the proxy drops them and
     renormalizes over the rest. As printed, the paper's formula has no $\\eta$; the cut-off is
-    taken on $|\\eta\\lambda|$ (DESIGN §2). With `a_c = 0` it is `error_propagation(...).total`.
+    taken on $|\\eta\\lambda|$ (`docs/math/propagation.md`). With `a_c = 0` it is
+    `error_propagation(...).total`.
 
     If no mass is kept ($N_c = 0$: every $|\\eta\\lambda_j| < a_c$) the proxy is undefined: `value`
     and `minimum` are NaN, `kept_mass` is 0, `first_below` and `crosses_back` are `inf`.

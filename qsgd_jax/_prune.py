@@ -311,7 +311,7 @@ def sparse_scratch(
 ) -> PyTree:
     """The "sparse scratch" start: a mask found on trained weights, applied to fresh weights.
 
-    The two ways to continue after one-shot pruning (DESIGN §7) share the mask $m$ and differ in
+    The two ways to continue after one-shot pruning (the article) share the mask $m$ and differ in
     the values of the kept weights: *sparse fine-tuning* keeps the trained ones,
     $m \\odot \\theta_{\\text{trained}}$ (`apply_mask(params, mask)`); *sparse scratch*
     re-initializes them, $m \\odot \\theta_{\\text{init}}$, so only the sparsity pattern of the

@@ -6,7 +6,7 @@ $\\bar\\theta = m \\odot \\theta$; products are forward-over-reverse (`jvp` of `
 stored matrix. Three views of the same operator:
 
 - `"active"`: $P H P^\\top$ on $\\mathbb R^s$ ($P$ selects the active coordinates) — the
-  spectrum the dissipation condition is about (DESIGN §2);
+  spectrum the dissipation condition is about (`docs/math/propagation.md`);
 - `"masked"`: $\\operatorname{diag}(m) H \\operatorname{diag}(m)$ on $\\mathbb R^n$ — the same
   eigenvalues plus an exact spike of $n - s$ zeros from the pruned directions;
 - `"dense"`: $H$ on $\\mathbb R^n$, ignoring the mask.

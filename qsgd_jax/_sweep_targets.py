@@ -26,7 +26,7 @@ def masked_field(field: DenseField, keep: Bool[Array, " n"]) -> DenseField:
     """Restrict a dense field to the coordinates in `keep` (a traced mask, fixed shapes).
 
     Rows and columns of pruned coordinates are zeroed, so a pruned coordinate that starts at 0
-    stays exactly 0 and the active block is the active-set field of DESIGN §2.
+    stays exactly 0 and the active block is the active-set field of `docs/math/taylor.md`.
 
     **Arguments:**
 

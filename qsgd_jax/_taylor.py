@@ -2,7 +2,7 @@
 bounds and one application (the evolution method built on it, `TruncatedTaylor`, and
 `taylor_evolve` with its LCU report live in `qsgd_jax._evolution.taylor`).
 
-$T_K(z) = \\sum_{k=0}^{K} z^k/k!$ approximates $e^{z}$ (DESIGN §2, "Truncated Taylor / LCU").
+$T_K(z) = \\sum_{k=0}^{K} z^k/k!$ approximates $e^{z}$ (`docs/math/evolution.md`).
 A quantum computer applies $T_K(hA)$ as a linear combination of unitaries: with a block
 encoding of $A$ of normalization $\\alpha \\ge \\|A\\|$,
 $T_K(hA) = s_K \\sum_k \\tfrac{(h\\alpha)^k/k!}{s_K} (A/\\alpha)^k$ with coefficient sum

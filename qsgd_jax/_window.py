@@ -2,7 +2,7 @@
 
 At the upload point $\\bar\\theta$ (masked, $s$ active coordinates,
 $u = \\theta - \\bar\\theta$) each step $t$ has its own Taylor model of the loss on that step's
-batch (DESIGN §2): degree 1 ($F_2 = 0$, matrix-free Hessian-vector products, any model
+batch (`docs/math/budget.md`): degree 1 ($F_2 = 0$, matrix-free Hessian-vector products, any model
 size) or degree 2 (dense $g, H, \\mathcal{T}$, small active sets only). Its GD map is
 Carleman-linearized at order $N$
 and the state $Y = (1, y_1, \\dots, y_N)$ (an `AbstractCarlemanState`: dense blocks or

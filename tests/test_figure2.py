@@ -19,7 +19,7 @@ def ci_run(tmp_path_factory):
 
 
 def _paper_proxy(nodes, weights, eta, a_c, num_steps):
-    """E_paper(t) of DESIGN §2 from a quadrature, written out with numpy."""
+    """E_paper(t) of `docs/math/propagation.md` from a quadrature, written out with numpy."""
     lam, w = np.ravel(nodes), np.ravel(weights) / np.sum(weights)
     a = -eta * lam
     keep = np.abs(a) >= a_c

@@ -150,7 +150,7 @@ def test_plots(getkey, tmp_path):
     assert (tmp_path / "propagation.png").stat().st_size > 1000
 
 
-# --- The paper's error proxy E_paper(t) (DESIGN §2) --------------------------------------------
+# --- The paper's error proxy E_paper(t) (docs/math/propagation.md) -----------------------
 
 
 def _proxy_oracle(ev, w, eta, a_c, num_steps):

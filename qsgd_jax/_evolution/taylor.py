@@ -1,4 +1,4 @@
-"""Truncated Taylor / LCU: $Y \\leftarrow T_K(hA)^r Y$, $h = \\eta / r$ (DESIGN §2).
+"""Truncated Taylor / LCU: $Y \\leftarrow T_K(hA)^r Y$, $h = \\eta / r$ (`docs/math/evolution.md`).
 
 $T_K(z) = \\sum_{k=0}^{K} z^k/k!$ approximates the Carleman flow $e^{\\eta A}$ over one GD step;
 a quantum computer applies it as a linear combination of unitaries (see `qsgd_jax._taylor` for

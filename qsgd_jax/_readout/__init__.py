@@ -1,5 +1,5 @@
 """Read-out: a family of methods (exact, sampled tomography, Gaussian surrogate), norm
-estimation, and the sparse download / re-upload of a window's output (DESIGN §2, read-out)."""
+estimation, and the sparse download / re-upload of a window's output (`docs/math/readout.md`)."""
 
 from ._base import AbstractReadout as AbstractReadout
 from ._bounds import (

@@ -4,7 +4,7 @@ The window ends in a state $\propto y_1$ on the active set (dimension $s$). Down
 estimates its direction with a read-out method (`tomography`) and its norm with a norm
 estimator (`estimate_norm`), forms $\hat u = \widehat{\|y_1\|}\hat\psi$ and scatters
 $\hat\theta = \bar\theta + \hat u$ into the full parameter vector, with every pruned entry
-exactly 0 (DESIGN §2, read-out). Each tomography sample is one full run of the window, so the
+exactly 0 (`docs/math/readout.md`). Each tomography sample is one full run of the window, so the
 samples multiply the quantum cost.
 """
 

@@ -1,4 +1,4 @@
-r"""Vector-state tomography simulated from its measurement statistics (DESIGN §2, read-out).
+r"""Vector-state tomography simulated from its measurement statistics (`docs/math/readout.md`).
 
 The window's output is a normalized state $|\psi\rangle \propto y_1$ on the active set
 (dimension $s$). Its amplitudes are estimated the way a quantum computer would

@@ -1,6 +1,6 @@
 r"""Re-upload cost of an $s$-sparse vector in $\mathbb{R}^n$: sparse state preparation vs QRAM.
 
-Two standard ways to load the downloaded weights back (DESIGN §2, read-out):
+Two standard ways to load the downloaded weights back (`docs/math/readout.md`):
 
 - **sparse state preparation**: $O(s)$ gates (one multi-controlled rotation per non-zero,
   each acting on $\lceil\log_2 n\rceil$ qubits; Gleinig & Hoefler, DAC 2021,

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._resources import markdown_table
 
-# The article's Fig. 2 (DESIGN §7): ResNet-32-4 on CIFAR-100, windows of 100 steps.
+# The article's Fig. 2: ResNet-32-4 on CIFAR-100, windows of 100 steps.
 ARTICLE = {
     "window": 100,
     "first_below": (11, 11),  # steps after the upload, windows 1 and 2 (111 - 100)
@@ -253,12 +253,13 @@ def figure2_report(config, model, s, r) -> tuple[str, str]:
             ],
             win_rows,
         )
-        + "\n\nSide by side with the article's Fig. 2 (DESIGN §7). The article's numbers are "
+        + "\n\nSide by side with the article's Fig. 2. The article's numbers are "
         "for a 7.45M-parameter ResNet on CIFAR-100 with 2048-sample batches and 100-step "
         "windows; where this preset is smaller (model, data, batch, window length), compare "
         "shapes and fractions of the window, not step counts. The article does not state its "
         "learning rate. Its proxy drifts slowly (about 2 % over 30 steps); with a = -eta*lambda "
-        "(DESIGN §2) every kept mode with |eta*lambda| < 1.6 changes by a factor of at most "
+        "(docs/math/propagation.md) every kept mode with |eta*lambda| < 1.6 changes by a "
+        "factor of at most "
         "0.6 or at least 1.4 per step, so a drift that slow needs the kept mass near "
         "eta*lambda = 2, the edge of dissipation.\n\n" + table
     )
