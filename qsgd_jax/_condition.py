@@ -10,7 +10,6 @@ regimes of $\\kappa$ are a study built on this module: `qsgd_jax.experiments.kap
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
@@ -19,28 +18,12 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
+from ._dissipation import _lanczos_extremes
 from ._errors import check_finite, check_int_range
 from ._history import _BlockSystem
-from ._lanczos import lanczos_tridiag
 
 # ---------------------------------------------------------------------------------------------
 # Condition number, target probability, report
-
-
-def _max_eigenvalue(
-    matvec: Callable[[Array], Array], v0: Inexact[Array, " D"], num_iters: int
-) -> Float[Array, ""]:
-    """Largest eigenvalue of a positive semi-definite operator: the library's Lanczos
-    (`lanczos_tridiag`, full re-orthogonalization), then the largest eigenvalue of $T$."""
-    alphas, betas = lanczos_tridiag(matvec, v0, num_iters, reortho=True)
-    # `eigh_tridiagonal` is a bisection in plain JAX ops, not LAPACK: a batched LAPACK
-    # eigensolver (what `vmap` of `eigvalsh` becomes) can deadlock when several virtual CPU
-    # devices run it at once, and sweeps shard such vmapped computations over devices.
-    # Measured (jax 0.10.2, 4 forced CPU devices, a 64-way vmap of 64 x 64 tridiagonals sharded
-    # over them, under jit): no deadlock, largest eigenvalue within 1.3e-14 of scipy's
-    # `eigvalsh_tridiagonal` (float64); tests/test_spectrum.py runs that check in a subprocess.
-    T = jax.scipy.linalg.eigh_tridiagonal(jnp.real(alphas), jnp.real(betas), eigvals_only=True)
-    return T[-1]
 
 
 class ConditionEstimate(eqx.Module):
@@ -105,36 +88,42 @@ def condition_number(
     check_int_range("num_iters", num_iters, 1)
     m = min(int(num_iters), n)
     key = jax.random.key(0) if key is None else key
-    v0 = jax.random.normal(key, (n,), dtype)
     if inverse == "triangular":
-        return _lanczos_history(L, v0, m)
+        return _lanczos_history(L, key, n, dtype, m)
     if inverse == "cg":
         op = L.as_lineax(dtype) if isinstance(L, _BlockSystem) else L
-        return _lanczos_cg(op, v0, m, cg_tol, cg_max_steps)
+        return _lanczos_cg(op, key, n, dtype, m, cg_tol, cg_max_steps)
     raise ValueError(f"`inverse` must be 'triangular' or 'cg', got {inverse!r}.")
 
 
-def _pair(mv, rmv, inv, v0, m):
-    lmax = _max_eigenvalue(lambda v: rmv(mv(v)), v0, m)
-    lmax_inv = _max_eigenvalue(inv, v0, m)
+def _pair(mv, rmv, inv, key, n, dtype, m):
+    # The largest Ritz value of L^T L and of (L^T L)^{-1}, from one start vector (same key):
+    # the library's Lanczos with full re-orthogonalization, then `eigh_tridiagonal`, a
+    # bisection in plain JAX ops, not LAPACK: a batched LAPACK eigensolver (what `vmap` of
+    # `eigvalsh` becomes) can deadlock when several virtual CPU devices run it at once, and
+    # sweeps shard such vmapped computations over devices. Measured (jax 0.10.2, 4 forced CPU
+    # devices, a 64-way vmap of 64 x 64 tridiagonals sharded over them, under jit): no
+    # deadlock, largest eigenvalue within 1.3e-14 of scipy's `eigvalsh_tridiagonal` (float64);
+    # tests/test_spectrum.py runs that check in a subprocess.
+    lmax = _lanczos_extremes(lambda v: rmv(mv(v)), n, dtype, m, key)[-1]
+    lmax_inv = _lanczos_extremes(inv, n, dtype, m, key)[-1]
     return ConditionEstimate(sigma_max=jnp.sqrt(lmax), sigma_min=1 / jnp.sqrt(lmax_inv))
 
 
 @eqx.filter_jit
-def _lanczos_history(L, v0, m: int):
-    return _pair(L.mv, L.rmv, lambda v: L.solve(L.solve_transpose(v)), v0, m)
+def _lanczos_history(L, key, n: int, dtype, m: int):
+    return _pair(L.mv, L.rmv, lambda v: L.solve(L.solve_transpose(v)), key, n, dtype, m)
 
 
 @eqx.filter_jit
-def _lanczos_cg(op, v0, m: int, tol: float, max_steps: int):
-    n = v0.shape[0]
+def _lanczos_cg(op, key, n: int, dtype, m: int, tol: float, max_steps: int):
     rmv = op.transpose().mv
     normal = lx.TaggedLinearOperator(
-        lx.FunctionLinearOperator(lambda v: rmv(op.mv(v)), jax.ShapeDtypeStruct((n,), v0.dtype)),
+        lx.FunctionLinearOperator(lambda v: rmv(op.mv(v)), jax.ShapeDtypeStruct((n,), dtype)),
         lx.positive_semidefinite_tag,
     )
     solver = lx.CG(rtol=tol, atol=tol, max_steps=max_steps)
-    return _pair(op.mv, rmv, lambda v: lx.linear_solve(normal, v, solver).value, v0, m)
+    return _pair(op.mv, rmv, lambda v: lx.linear_solve(normal, v, solver).value, key, n, dtype, m)
 
 
 def target_probability(

@@ -32,7 +32,6 @@ array or a pytree of operators whose leaves have a leading axis $T$) or as a fun
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -45,6 +44,7 @@ from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
 from ._errors import check_finite, check_int_range, check_memory, is_concrete
 from ._evolution import TruncatedTaylor
+from ._misc import ceil_log2
 from ._taylor import apply, as_operator
 
 Kind = Literal["constant", "stacked", "function"]
@@ -164,7 +164,7 @@ class _BlockSystem(eqx.Module):
     @property
     def qubits(self) -> int:
         """$\\lceil\\log_2(\\text{blocks})\\rceil + \\lceil\\log_2 d\\rceil$ (time + state)."""
-        return _clog2(self.num_blocks) + _clog2(self.dim)
+        return ceil_log2(self.num_blocks) + ceil_log2(self.dim)
 
     def target_blocks(self) -> tuple[int, int]:
         """Block range `[start, stop)` of the times $t \\in [T, T+p]$."""
@@ -374,7 +374,3 @@ def _per_segment(fn, segments: int):
         return fn((t - 1) // segments + 1, x)
 
     return step
-
-
-def _clog2(x: int) -> int:
-    return max(0, math.ceil(math.log2(x))) if x > 1 else 0

@@ -1,5 +1,5 @@
 r"""The history-state linear system a QLSA solves: its blocks, condition number $\kappa$, target
-probability and amplification rounds.
+probability and amplification rounds, and their dependence on the scale $c$ of $y_0$.
 
 Every name is re-exported from a private module: `import qsgd_jax as qj`, then `qj.linsys.NAME`.
 """
@@ -19,4 +19,10 @@ from ._history import (
     TaylorHistorySystem as TaylorHistorySystem,
     history_system as history_system,
     taylor_history_system as taylor_history_system,
+)
+from ._history_scale import (
+    ScaleScan as ScaleScan,
+    log_scales as log_scales,
+    scale_scan as scale_scan,
+    scaled_step as scaled_step,
 )

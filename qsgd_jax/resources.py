@@ -1,21 +1,40 @@
-"""Resource model: QLSA query counts, qubits, samples, classical FLOPs and the memory of dense
-objects.
+"""Resource model: labelled end-to-end cost estimates of quantum windows — QLSA queries,
+amplification rounds, tomography samples, Toffolis, logical and physical qubits, seconds and
+joules — against the classical FLOPs of the same SGD steps; and the memory of dense objects.
 
 Every name is re-exported from a private module: `import qsgd_jax as qj`, then
 `qj.resources.NAME`.
 """
 
-from ._carleman import carleman_bytes as carleman_bytes
+from ._carleman import carleman_bytes as carleman_bytes, carleman_dim as carleman_dim
 from ._dissipation import dissipation_bytes as dissipation_bytes
 from ._resources import (
+    COSTA_BOUND as COSTA_BOUND,
+    COSTA_NUMERICAL as COSTA_NUMERICAL,
+    HHL as HHL,
+    AbstractQLSA as AbstractQLSA,
+    Assumptions as Assumptions,
+    ChildsKothariSomma as ChildsKothariSomma,
+    CostEstimate as CostEstimate,
+    DiscreteAdiabatic as DiscreteAdiabatic,
+    EstimatorNotInstalledError as EstimatorNotInstalledError,
+    MeasuredInputs as MeasuredInputs,
+    PhysicalCost as PhysicalCost,
+    PhysicalModel as PhysicalModel,
+    Provenance as Provenance,
+    Quantity as Quantity,
+    StepCosts as StepCosts,
+    UnavailableError as UnavailableError,
     break_even_n as break_even_n,
-    childs_kothari_somma_queries as childs_kothari_somma_queries,
     classical_flops as classical_flops,
-    costa_queries as costa_queries,
-    hhl_queries as hhl_queries,
-    num_qubits as num_qubits,
+    estimate as estimate,
+    measured_inputs as measured_inputs,
+    norm_estimation_queries as norm_estimation_queries,
+    physical_cost as physical_cost,
+    qlsa_key as qlsa_key,
     resource_table as resource_table,
     sgd_step_time as sgd_step_time,
+    step_costs as step_costs,
     table_markdown as table_markdown,
-    total_cost as total_cost,
+    tomography_samples as tomography_samples,
 )
