@@ -33,6 +33,7 @@ from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree, Scalar
 
+from ._batching import is_full_batch, step_batch
 from ._errors import (
     InvalidArgumentError,
     check_finite,
@@ -54,7 +55,6 @@ from ._status import (
     finite_status,
     first_nonfinite_step,
 )
-from ._window_config import BATCHING
 
 PROBES = ("rademacher", "gaussian", "exact")
 
@@ -137,9 +137,7 @@ def _validate(params, mask, batches, eta, num_steps, batching):
     active = active_set(params, mask)
     check_int_range("num_steps", num_steps, 0)
     check_positive("eta", eta)
-    if batching not in BATCHING:
-        raise InvalidArgumentError(f"`batching` must be one of {BATCHING}, got {batching!r}.")
-    if batching == "sgd":
+    if not is_full_batch(batching):
         batches = stack_batches(batches)
         lengths = {
             jnp.shape(x)[0] if jnp.ndim(x) else 0 for x in jax.tree_util.tree_leaves(batches)
@@ -166,7 +164,7 @@ def _sgd_step(loss_fn, params, index, batches, eta, batching):
     grad = jax.grad(loss_fn)
 
     def step(u, t):
-        batch = batches if batching == "full" else jax.tree_util.tree_map(lambda x: x[t], batches)
+        batch = step_batch(batches, t, is_full_batch(batching))
         return u - eta * active.restrict(grad(active.embed(u), batch))
 
     return step, flat.dtype

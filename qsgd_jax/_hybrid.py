@@ -89,7 +89,7 @@ class HybridConfig(eqx.Module):
         check_int_range("min_window", self.min_window, 1)
         check_positive("pretrain_lr", self.pretrain_lr)
         check_number("sparsity", self.sparsity, low=0, high=1, high_open=True)
-        if self.window.batching != "sgd":
+        if self.window.full_batch:
             raise ValueError("`window.batching` must be 'sgd': every step has its own batch.")
 
 

@@ -97,7 +97,7 @@ def quantum_window_optimizer(
     if not isinstance(config, WindowConfig):
         raise TypeError(f"`config` must be a `WindowConfig`, got {type(config).__name__}.")
     check_positive("learning_rate", learning_rate)
-    if config.batching != "sgd":
+    if config.full_batch:
         raise ValueError(
             f"`config.batching` must be 'sgd', got {config.batching!r}: the transform sees one "
             "batch per call."

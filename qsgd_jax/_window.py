@@ -45,6 +45,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
+from ._batching import step_batch
 from ._budget import budget_step
 from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
 from ._condition import amplification_rounds, condition_number, target_probability
@@ -78,18 +79,14 @@ class _Steps(eqx.Module):
     config: WindowConfig
 
     def batch(self, t):
-        if self.config.batching == "full":
-            return self.batches
-        return jax.tree_util.tree_map(lambda x: x[t], self.batches)
+        return step_batch(self.batches, t, self.config.full_batch)
 
     def field(self, t, degree: int | None = None):
         """Step `t`'s Taylor model: dense (small s, degree 2) or matrix-free (`LossField`)."""
         if self.fields is None or degree == 1:
             degree = self.config.degree if degree is None else degree
             return LossField(self.loss_fn, self.active, self.batch(t), degree)
-        if self.config.batching == "full":
-            return self.fields
-        return jax.tree_util.tree_map(lambda x: x[t], self.fields)
+        return step_batch(self.fields, t, self.config.full_batch)
 
     def operator(self, field, order1: bool = False) -> CarlemanOperator:
         """Step's Carleman operator (`order1`: the $(y_0, y_1)$ block, whose history system is
@@ -158,7 +155,7 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
     fields = None
     if cfg.degree == 2 and not factored:
         make = lambda b: dense_field(loss_fn, active, b)  # noqa: E731
-        fields = make(batches) if cfg.batching == "full" else jax.vmap(make)(batches)
+        fields = make(batches) if cfg.full_batch else jax.vmap(make)(batches)
     st = _Steps(loss_fn, active, batches, fields, eta, cfg)
     nan = jnp.full((), jnp.nan, dtype)
     zero_u = jnp.zeros((s,), dtype)
@@ -294,7 +291,7 @@ def quantum_window(
     check_finite_tree("batches", batches)
     index = window_index(params, mask)
     config = resolve_window(params, index, batches, config)
-    if config.batching == "sgd":
+    if not config.full_batch:
         batches = jax.tree_util.tree_map(lambda x: x[: config.num_steps], batches)
     params_hat, report = _window_core(loss_fn, params, index, batches, config, key)
     report, params_hat = apply_throw(report, throw, params_hat)

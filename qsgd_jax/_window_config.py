@@ -16,6 +16,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._batching import is_full_batch
 from ._carleman import carleman_bytes, carleman_dim
 from ._dissipation import DENSE_LIMIT
 from ._errors import (
@@ -41,8 +42,6 @@ from ._evolution import (
 from ._prune import check_mask
 from ._readout import AbstractReadout, as_readout
 from ._readout._checks import check_shots
-
-BATCHING = ("sgd", "full")
 
 
 class WindowConfig(eqx.Module):
@@ -128,7 +127,7 @@ class WindowConfig(eqx.Module):
         check_int_range("num_steps", num_steps, 1)
         method = as_evolution(method)
         check_choice("degree", degree, (1, 2))
-        check_choice("batching", batching, BATCHING)
+        is_full_batch(batching)
         if max_order is None:
             if not is_concrete(order):
                 raise InvalidArgumentError("`order` is traced, so pass a static `max_order`.")
@@ -165,6 +164,11 @@ class WindowConfig(eqx.Module):
         if memory_limit is not None:
             check_int_range("memory_limit", memory_limit, 1)
         self.memory_limit = memory_limit
+
+    @property
+    def full_batch(self) -> bool:
+        """Whether one batch serves every step (`batching="full"`: full-batch GD)."""
+        return is_full_batch(self.batching)
 
     def arguments_ok(self) -> Bool[Array, ""]:
         """Whether the traced fields hold valid values: the run-time side of the door checks.
@@ -215,7 +219,7 @@ def _dense_needs(s: int, p: int, itemsize: int, config: WindowConfig) -> list[tu
             )
         )
     if config.degree == 2:
-        copies = 1 if config.batching == "full" else config.num_steps
+        copies = 1 if config.full_batch else config.num_steps
         needs.append(
             (
                 f"Dense degree-2 Taylor models (g, H, T) of {copies} step(s) on s = {s} "
@@ -283,7 +287,7 @@ def check_window(params: PyTree, index, batches: PyTree, config: WindowConfig) -
     leaves = jax.tree_util.tree_leaves(batches)
     if not leaves:
         raise InvalidArgumentError("`batches` is empty; pass the window's batch(es).")
-    if config.batching == "sgd":
+    if not config.full_batch:
         lengths = {int(jnp.shape(x)[0]) if jnp.ndim(x) else 0 for x in leaves}
         nb = min(lengths)
         if len(lengths) != 1 or nb < config.num_steps:
