@@ -48,12 +48,12 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 from ._batching import step_batch
 from ._budget import budget_step
 from ._carleman import CarlemanOperator, carleman_bytes, carleman_dim
-from ._condition import amplification_rounds, condition_number, target_probability
+from ._condition import amplification_rounds
 from ._dissipation import dissipation
 from ._errors import check_finite_tree
 from ._evolution import Discrete, FactoredState, drive, with_initial
 from ._field import DenseField
-from ._history import history_system
+from ._history_scale import ScaleScan, log_scales, scale_scan
 from ._loss_model import ActiveSet, LossField, dense_field
 from ._polynomial import PolynomialMap
 from ._readout import download
@@ -126,20 +126,29 @@ def _divergence(norms, out, base, cfg):
     return diverged, step, status
 
 
-def _history(st, cfg, s, T, dtype, key, factored):
-    """$\\kappa$, $\\sigma_{\\max}$, $\\sigma_{\\min}$ and $P$ of the window's history system."""
+def _history(st, cfg, s, T, dtype, key, factored, norms) -> ScaleScan:
+    """$\\kappa$, $\\sigma_{\\max}$, $\\sigma_{\\min}$ and $P$ of the window's history system at
+    the $y_0$ scale $c = 1$ (entry 0) and, with `config.y0_scales`, on a log grid around
+    $\\max_t \\lVert y_1(t)\\rVert$ (for the cost estimate's choice of $c$)."""
     # The factored state never holds the full Carleman space: kappa of its (y0, y1) block.
     d = carleman_dim(s, 1) if factored else carleman_dim(s, cfg.max_order)
-    L = history_system(
-        lambda t, x: st.flat_step(t, x, order1=factored), T, cfg.idle, kind="function", dim=d
+    size = (T + cfg.idle + 1) * d
+    scales = jnp.ones((1,), dtype)
+    if cfg.y0_scales:
+        center = jnp.maximum(jnp.max(norms[:, 1]), jnp.finfo(dtype).tiny)
+        scales = jnp.concatenate([scales, log_scales(center, 2.0, cfg.y0_scales)])
+    return scale_scan(
+        lambda t, x: st.flat_step(t, x, order1=factored),
+        T,
+        d,
+        scales,
+        idle=cfg.idle,
+        target=slice(1, 1 + s),
+        method="dense" if size <= _DENSE_KAPPA else "lanczos",
+        num_iters=min(cfg.kappa_iters, size),
+        key=key,
+        dtype=dtype,
     )
-    method = "dense" if L.size <= _DENSE_KAPPA else "lanczos"
-    est = condition_number(
-        L, method=method, num_iters=min(cfg.kappa_iters, L.size), dtype=dtype, key=key
-    )
-    x0 = jnp.zeros((d,), dtype).at[0].set(1)  # the lift of u0 = 0
-    P = target_probability(L, L.solve(L.rhs(x0)), slice(1, 1 + s))
-    return est.kappa, est.sigma_max, est.sigma_min, P
 
 
 @eqx.filter_jit
@@ -210,13 +219,15 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         return with_initial(jnp.zeros((), dtype), out[name])
 
     d = carleman_dim(s, cfg.max_order)
-    diss, kap = None, (nan, nan, nan, nan)
+    diss, scan, kap = None, None, (nan, nan, nan, nan)
     if cfg.diagnostics:
         # rho(F1) needs only the linear part; a matrix-free degree-2 field would be densified.
         poly0 = PolynomialMap(st.field(0, degree=1 if factored else None), eta)
         diss = dissipation(poly0, method="auto", lanczos_depth=min(64, s), key=k_diss)
         if cfg.history:
-            kap = _history(st, cfg, s, T, dtype, k_kappa, factored)
+            scan = _history(st, cfg, s, T, dtype, k_kappa, factored, norms)
+            kap = (scan.kappa[0], scan.sigma_max[0], scan.sigma_min[0])
+            kap += (scan.target_probability[0],)
     itemsize = jnp.dtype(dtype).itemsize
     report = WindowReport(
         model_error=series("model"),
@@ -234,6 +245,7 @@ def _window_core(loss_fn, params, index, batches, config: WindowConfig, key):
         sigma_min=kap[2],
         target_probability=kap[3],
         amplification_rounds=amplification_rounds(kap[3]),
+        scale_scan=scan,
         window_runs=runs,
         diverged_step=step,
         status=status,

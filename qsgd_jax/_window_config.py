@@ -70,6 +70,11 @@ class WindowConfig(eqx.Module):
     - `history`: with `diagnostics`, also $\\kappa$ and $P$ of the history system.
     - `keep_trajectory`: keep $y_1(t)$ for every step in the report (memory $T_q s$).
     - `kappa_iters`: Lanczos iterations of the matrix-free $\\kappa$ estimate.
+    - `y0_scales`: with `history`, also measure $\\kappa$ and $P$ of the history system at this
+      many scales $c$ of the constant component $y_0 \\equiv c$ (a log grid of $\\pm 2$ decades
+      around $\\max_t\\lVert y_1(t)\\rVert$), from which `qsgd_jax.resources.estimate` chooses
+      the $c$ minimizing queries × rounds (default 0: only $c = 1$; each scale costs one more
+      $\\kappa$ estimate).
     - `divergence_factor`: $\\lVert y_1\\rVert$ above this times $\\max(\\lVert\\bar\\theta\\rVert,
       1)$ counts as divergence.
     - `max_relative_error`: with `diagnostics`, a total error above this times
@@ -96,6 +101,7 @@ class WindowConfig(eqx.Module):
     history: bool = eqx.field(static=True)
     keep_trajectory: bool = eqx.field(static=True)
     kappa_iters: int = eqx.field(static=True)
+    y0_scales: int = eqx.field(static=True)
     divergence_factor: float = eqx.field(static=True)
     max_relative_error: float = eqx.field(static=True)
     state: AbstractCarlemanState | str = eqx.field(static=True)
@@ -118,6 +124,7 @@ class WindowConfig(eqx.Module):
         history: bool = True,
         keep_trajectory: bool = False,
         kappa_iters: int = 32,
+        y0_scales: int = 0,
         divergence_factor: float = 1e3,
         max_relative_error: float = 1.0,
         state="dense",
@@ -141,6 +148,7 @@ class WindowConfig(eqx.Module):
         else:  # unused, but still one real number
             check_number("shots", shots, finite=False)
         check_int_range("kappa_iters", kappa_iters, 1)
+        check_int_range("y0_scales", y0_scales, 0)
         check_positive("divergence_factor", divergence_factor)
         check_positive("max_relative_error", max_relative_error)
         if state != "auto":
@@ -160,6 +168,7 @@ class WindowConfig(eqx.Module):
         self.diagnostics, self.history = bool(diagnostics), bool(history)
         self.keep_trajectory = bool(keep_trajectory)
         self.kappa_iters, self.divergence_factor = int(kappa_iters), float(divergence_factor)
+        self.y0_scales = int(y0_scales)
         self.max_relative_error, self.state = float(max_relative_error), state
         if memory_limit is not None:
             check_int_range("memory_limit", memory_limit, 1)

@@ -10,9 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ._carleman import carleman_dim
 from ._dissipation import Dissipation
-from ._resources import resource_table
+from ._history_scale import ScaleScan
 from ._status import RESULTS, AbstractResult
 
 
@@ -26,7 +25,9 @@ class WindowReport(AbstractResult):
     `gd_norm` ($\\lVert u^{\\mathrm{GD}}_t\\rVert$), `block_norms` ($\\lVert y_j(t)\\rVert$);
     `readout_error` ($\\lVert\\hat u - y_1(T_q)\\rVert$), `final_error` ($\\lVert\\hat u -
     u^{\\mathrm{GD}}_{T_q}\\rVert$); `dissipation` at the window start; `kappa`, `sigma_max`,
-    `sigma_min`, `target_probability` $P$, `amplification_rounds` of the history system;
+    `sigma_min`, `target_probability` $P$, `amplification_rounds` of the history system (at the
+    $y_0$ scale $c = 1$) and `scale_scan` (its figures on the scales of
+    `WindowConfig.y0_scales`, entry 0 at $c = 1$; `None` without `history`);
     `window_runs` (tomography samples + norm-estimation runs); `diverged_step` (first step at
     which the norms blew up or the error outgrew `max_relative_error`, $-1$ if none) and
     `status`; `y1` ($y_1(t)$ when kept); `compression_error` (cumulative Frobenius norm of
@@ -53,6 +54,7 @@ class WindowReport(AbstractResult):
     sigma_min: Float[Array, ""]
     target_probability: Float[Array, ""]
     amplification_rounds: Float[Array, ""]
+    scale_scan: ScaleScan | None
     window_runs: Float[Array, ""]
     diverged_step: Int[Array, ""]
     status: RESULTS
@@ -94,25 +96,18 @@ class WindowReport(AbstractResult):
             f"{total} windows)."
         )
 
-    def resources(
-        self, *, eps: float = 1e-2, classical_flops_total: float | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        """The resource table (`resource_table`) from this window's measured $\\kappa$, $P$ and
-        read-out samples; `eps` is the target precision. Concrete reports only."""
-        return resource_table(
-            kappa=max(float(self.kappa), 1.0),
-            target_probability=float(self.target_probability),
-            eps=eps,
-            n=self.active_size,
-            order=self.max_order,
-            num_steps=self.num_steps,
-            idle=self.history_size // carleman_dim(self.active_size, self.max_order)
-            - self.num_steps
-            - 1,
-            samples=max(float(self.window_runs), 1.0),
-            classical_flops_total=classical_flops_total,
-            **kwargs,
-        )
+    def resources(self, assumptions=None, **kwargs: Any):
+        """The end-to-end cost of this window from its measured figures: `qsgd_jax.resources.
+        estimate(self, assumptions, **kwargs)`. Concrete reports only.
+
+        **Arguments:** `assumptions` (a `qsgd_jax.resources.Assumptions`, default its defaults),
+        `**kwargs` (`step`, `scan`, `tolerated_error`, `physical`, as `estimate`).
+
+        **Returns:** a `CostEstimate`, every number labelled.
+        """
+        from ._resources import estimate
+
+        return estimate(self, assumptions, **kwargs)
 
     @property
     def succeeded(self) -> bool:

@@ -40,7 +40,8 @@ QEC_SCHEMES = ("surface_code", "floquet_code")
 
 
 class EstimatorNotInstalledError(ImportError):
-    """The optional resource estimator (`qdk`) is missing: `pip install "qsgd_jax[cost]"`."""
+    """The resource estimator (`qdk`, a dependency without a wheel on some platforms) is missing:
+    `pip install qdk`."""
 
 
 def estimator():
@@ -56,7 +57,7 @@ def estimator():
     except ImportError as e:
         raise EstimatorNotInstalledError(
             "physical qubits and run time come from Microsoft's resource estimator, which is "
-            'not installed: run `pip install "qsgd_jax[cost]"` (it installs `qdk`), or call '
+            "not installed: run `pip install qdk`, or call "
             "`estimate(..., physical=False)` for the logical counts only."
         ) from e
     return est

@@ -371,7 +371,7 @@ def physical(b: Builder, a: Assumptions, physical: bool | None) -> None:
         why = (
             "physical=False"
             if physical is False
-            else 'the resource estimator is not installed: `pip install "qsgd_jax[cost]"`'
+            else "the resource estimator is not installed: `pip install qdk`"
         )
         for name in names:
             b.leaf(name, None, Provenance.ASSUMPTION, "qdk resource estimator", missing=why)

@@ -10,10 +10,11 @@ import time
 import jax
 import numpy as np
 
-from .._data import load_digits
+from .._data import Batch, load_digits
 from .._hybrid import HybridConfig, hybrid_run, model_evaluate, pretrain
 from .._models import make_mlp
 from .._prune import apply_mask, prune_mask
+from .._resources import estimate, step_costs
 from .._window import WindowConfig
 from ._early_late import early_late
 from ._framework import (
@@ -88,6 +89,18 @@ def run(config: dict, progress) -> Output:
     dense = pretrain(model.loss_fn, model.init(key), data.x_train, data.y_train, base_cfg, k_pre)
     pretrain_seconds = time.perf_counter() - t0
     runs, times = {}, {}
+    # One SGD step's and one HVP's FLOPs (XLA cost analysis, compiled once): the classical side
+    # and the per-query cost model of every window's end-to-end cost estimate.
+    first = Batch(data.x_train[: config["batch_size"]], data.y_train[: config["batch_size"]])
+    step = step_costs(model.loss_fn, dense, first)
+
+    def cost_of(event) -> dict:
+        """The window's one-line end-to-end cost (queries x rounds x samples, Toffolis,
+        physical qubits, seconds); "n/a" where the report lacks kappa (history off)."""
+        if not event.succeeded:
+            return {}
+        return {"cost": estimate(event.report, step=step).summary()}
+
     # The first order's fixed windows are "fixed"; the others are named by their order.
     modes = [("fixed" if i == 0 else f"fixed, order {n}", n, False) for i, n in enumerate(orders)]
     if config["adaptive"]:
@@ -121,6 +134,7 @@ def run(config: dict, progress) -> Output:
             run_key,
             evaluate=ev,
             progress=None,
+            on_window=cost_of,
         )
         times[mode] = time.perf_counter() - t0
         s = runs[mode].summary()
@@ -220,6 +234,17 @@ def run(config: dict, progress) -> Output:
         ],
         rows,
     )
+    costs = [
+        f"- {labels[m]}, window at step {w['start']}: {w['cost']}"
+        for m, s in summ.items()
+        for w in s["windows"]
+        if "cost" in w
+    ]
+    if costs:
+        table += (
+            "\n\nEnd-to-end cost per window (qsgd_jax.resources.estimate; labels and sources "
+            "in results.json):\n" + "\n".join(costs)
+        )
     el_rows = [
         [int(s), float(t), float(c), float(r), float(p), float(ts)]
         for s, t, c, r, p, ts in zip(
