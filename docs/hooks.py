@@ -52,7 +52,7 @@ TOPICS = [
         "Quantum windows and training",
         "One quantum window, the optax-facing optimizer and the hybrid pipeline.",
         ["WindowConfig", "WindowReport", "quantum_window", "quantum_window_optimizer"]
-        + ["QuantumWindowState", "HybridConfig", "HybridResult", "hybrid_run"],
+        + ["HybridConfig", "HybridResult", "hybrid_run", "Observation", "WindowEvent"],
     ),
     (
         "sweep",
