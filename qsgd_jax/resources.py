@@ -32,9 +32,7 @@ from ._resources import (
     norm_estimation_queries as norm_estimation_queries,
     physical_cost as physical_cost,
     qlsa_key as qlsa_key,
-    resource_table as resource_table,
     sgd_step_time as sgd_step_time,
     step_costs as step_costs,
-    table_markdown as table_markdown,
     tomography_samples as tomography_samples,
 )

@@ -31,10 +31,8 @@ from qsgd_jax.resources import (
     estimate,
     norm_estimation_queries,
     physical_cost,
-    resource_table,
     sgd_step_time,
     step_costs,
-    table_markdown,
     tomography_samples,
 )
 
@@ -237,19 +235,6 @@ def test_estimate_uses_the_kappa_and_p_of_its_window(windows):
     batched = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), reps[0], reps[1])
     with pytest.raises(ValueError, match="one window"):
         estimate(batched)
-
-
-def test_resource_table_cks_column_is_the_cks_count(windows):
-    reps, _ = windows
-    k, P = float(reps[0].kappa), float(reps[0].target_probability)
-    tab = resource_table(kappa=k, target_probability=P, eps=1e-2, n=5, order=1, num_steps=3)
-    assert tab["qlsa"]["cks"]["queries"] == pytest.approx(ChildsKothariSomma().queries(k, 1e-2))
-    assert tab["qlsa"]["hhl"]["queries"] == pytest.approx(HHL().queries(k, 1e-2))
-    assert tab["rounds"] == math.ceil(math.pi / (4 * math.sqrt(P)))
-    assert "| cks |" in table_markdown(tab)
-    json.dumps(tab)
-    with pytest.raises(ValueError, match="target_probability"):
-        resource_table(kappa=5.0, target_probability=0.0, eps=0.1, n=2, order=1, num_steps=2)
 
 
 def test_scaling_table_cks_column_is_the_cks_count():

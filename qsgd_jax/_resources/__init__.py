@@ -44,6 +44,4 @@ from ._samples import (
 )
 from ._table import (
     markdown_table as markdown_table,
-    resource_table as resource_table,
-    table_markdown as table_markdown,
 )
