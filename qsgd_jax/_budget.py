@@ -179,7 +179,7 @@ def error_budget(
     steps: int,
     *,
     order: int,
-    method: AbstractEvolution | str = TruncatedTaylor(4),
+    method: AbstractEvolution | str | None = None,
     memory_limit: int | None = None,
     throw: bool = True,
 ) -> ErrorBudget:
@@ -200,7 +200,9 @@ def error_budget(
     **Returns:** an `ErrorBudget`.
     """
     check_int_range("steps", steps, 0)
-    method = as_evolution(method)
+    # The default is built here, not as a default argument: a TruncatedTaylor holds an array,
+    # and creating one at import would initialize JAX's backend (before jax.distributed).
+    method = TruncatedTaylor(4) if method is None else as_evolution(method)
     op = carleman(poly, order, memory_limit=memory_limit)
     check_memory(
         f"The dense flow-form reference (expm of a {op.dim} x {op.dim} Carleman matrix)",

@@ -25,7 +25,6 @@ for the static `max_order`, so one compiled program serves every $N \\le N_{\\ma
 from __future__ import annotations
 
 import itertools
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -218,9 +217,7 @@ class CarlemanOperator(eqx.Module):
         """`discrete_map` on flat vectors."""
         return self.flatten(self.discrete_map(self.unflatten(v)))
 
-    def as_lineax(
-        self, *, which: Literal["discrete", "generator"] = "discrete"
-    ) -> lx.FunctionLinearOperator:
+    def as_lineax(self, *, which: str = "discrete") -> lx.FunctionLinearOperator:
         """$B$ (`which="discrete"`) or $A$ (`"generator"`) on flat vectors, as a lineax operator.
 
         **Arguments:** `which` (the map).
@@ -230,7 +227,7 @@ class CarlemanOperator(eqx.Module):
         spec = jax.ShapeDtypeStruct((self.dim,), self.dtype)
         return lx.FunctionLinearOperator(_flat(self, which), spec)
 
-    def to_dense(self, *, which: Literal["discrete", "generator"] = "discrete", memory_limit=None):
+    def to_dense(self, *, which: str = "discrete", memory_limit=None):
         """The `(dim, dim)` matrix of $B$ (`which="discrete"`) or of $A$ (`"generator"`); the
         matrix of a method's per-step map is `method.matrix(op)`.
 
@@ -243,7 +240,7 @@ class CarlemanOperator(eqx.Module):
         )
         return _dense(self, which)
 
-    def to_bcoo(self, *, which: Literal["discrete", "generator"] = "discrete", memory_limit=None):
+    def to_bcoo(self, *, which: str = "discrete", memory_limit=None):
         """The same matrix as a `jax.experimental.sparse.BCOO` (small sizes only).
 
         **Arguments:** as `to_dense`.

@@ -35,7 +35,6 @@ from ._progress import progress as progress_bar, progress_counter, progress_defa
 from ._propagation import propagation_from_spectrum
 from ._prune import apply_mask, count_active, keep_pruned_zero, prune_mask
 from ._spectrum import hessian_spectrum
-from ._status import RESULTS
 from ._window import WindowConfig, quantum_window
 
 
@@ -453,7 +452,7 @@ def hybrid_run(
         ok = rep.succeeded
         event = WindowEvent(done - 1, at, length, why, upload, mask, batch, rep, ok, None, None)
         if not ok:  # reported by its status: classical steps instead
-            message = RESULTS[rep.status]
+            message = rep.failure_message()
             note = {
                 "start": at,
                 "length": length,

@@ -90,19 +90,29 @@ class AbstractResult(eqx.Module):
         where = f" The first non-finite value is at step t = {step}." if step >= 0 else ""
         return f"{self.what} failed in {failed} of {total} runs.{where}"
 
-    def raise_if_failed(self):
-        """Raise `NonFiniteError` (a `RuntimeError`) with the message and step of the first
-        failed run of a (batched) concrete result.
+    def failure_message(self) -> str | None:
+        """What failed in a (batched) concrete result: the headline with the first failed step
+        and the status's message, or `None` when every run succeeded.
 
-        **Returns:** `self` when every run succeeded.
+        **Returns:** the message or `None`.
         """
         codes = np.ravel(np.asarray(self.status._value))
         failed = codes != RESULTS.successful._value
-        if failed.any():
-            message = RESULTS._index_to_message[int(codes[failed][0])]
-            steps = np.ravel(np.broadcast_to(np.asarray(self.failed_step()), codes.shape))
-            head = self._headline(int(failed.sum()), codes.size, int(steps[failed][0]))
-            raise NonFiniteError(f"{head} {message}")
+        if not failed.any():
+            return None
+        message = RESULTS._index_to_message[int(codes[failed][0])]
+        steps = np.ravel(np.broadcast_to(np.asarray(self.failed_step()), codes.shape))
+        head = self._headline(int(failed.sum()), codes.size, int(steps[failed][0]))
+        return f"{head} {message}"
+
+    def raise_if_failed(self):
+        """Raise `NonFiniteError` (a `RuntimeError`) with `failure_message()`.
+
+        **Returns:** `self` when every run succeeded.
+        """
+        message = self.failure_message()
+        if message is not None:
+            raise NonFiniteError(message)
         return self
 
 

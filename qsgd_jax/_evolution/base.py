@@ -53,10 +53,11 @@ class AbstractEvolution(eqx.Module):
         """
         return op.generator(blocks)
 
-    def init(self, op: CarlemanOperator, blocks: Blocks) -> Any:
+    def init(self, op: CarlemanOperator, blocks: Any) -> Any:
         """The method's own state before the first step (`None`: it carries nothing).
 
-        **Arguments:** `op` (the operator of the first step), `blocks` (the initial state).
+        **Arguments:** `op` (the operator of the first step), `blocks` (the initial state, in
+        the representation the driver carries: dense blocks, factored, or a flat vector).
 
         **Returns:** a pytree, passed to and returned by every `step`.
         """

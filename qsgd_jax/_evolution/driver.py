@@ -40,7 +40,7 @@ def drive(
     method: AbstractEvolution,
     operator: Any,
     Y0: Any,
-    xs: Array,
+    xs: PyTree,
     *,
     state: AbstractCarlemanState = DenseState(),
     observe: Callable[[Any, Any, Any, dict, Any], tuple[Any, PyTree]] | None = None,
@@ -55,7 +55,8 @@ def drive(
       a plain function `x -> CarlemanOperator` giving the operator of the step with scan input
       `x` (e.g. the step's own Taylor model).
     - `Y0`: the initial state in the representation of `state`.
-    - `xs`: the scan inputs, one per step (e.g. `jnp.arange(T)`), leading axis $T$.
+    - `xs`: the scan inputs, one per step (e.g. `jnp.arange(T)`; a pytree of arrays with a
+      leading axis $T$).
     - `state`: the Carleman state representation (`DenseState()` or `FactoredState(...)`).
     - `observe`: `observe(x, op, Y, stats, carry) -> (carry, out)`, called after each step
       with the new state (default: no carry, out $= (y_1, \\lVert y_j\\rVert_j)$).

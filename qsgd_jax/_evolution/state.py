@@ -96,11 +96,11 @@ class DenseState(AbstractCarlemanState):
             for j in range(max_order + 1)
         )
 
-    def start(self, method: AbstractEvolution, op, y: Blocks):
+    def start(self, method: AbstractEvolution, op, y: Any):
         y = op.truncate(y)
         return y, method.init(op, y)
 
-    def step(self, method: AbstractEvolution, op, y: Blocks, method_state):
+    def step(self, method: AbstractEvolution, op, y: Blocks | Inexact[Array, " d"], method_state):
         return method.step(op, y, method_state)
 
     def y1(self, y: Blocks) -> Inexact[Array, " s"]:

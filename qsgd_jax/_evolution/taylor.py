@@ -81,7 +81,7 @@ class TruncatedTaylor(AbstractEvolution):
         self.alpha = None if alpha is None else jnp.asarray(alpha)
         self.alpha_method = alpha_method
 
-    def step(self, op, blocks: Blocks, state):
+    def step(self, op, blocks: Blocks | Inexact[Array, " d"], state):
         """$Y \\mapsto T_K(hA)^r Y$ (matrix-free: $K$ generator applications per segment).
 
         **Arguments:** `op` (the `CarlemanOperator`), `blocks` (the state), `state` (unused).
@@ -279,7 +279,7 @@ def _evolve(op, y0, tau, order, alpha, *, num_steps, segments, max_terms, exact_
 
 def lcu_report(
     method: TruncatedTaylor,
-    op: lx.AbstractLinearOperator,
+    op: Operator,
     tau,
     alpha,
     norm_ratio: Float[Array, "steps segments"],

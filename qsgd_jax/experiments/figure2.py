@@ -317,7 +317,9 @@ def run(config: dict, progress) -> Output:
     windows = [w for w in res.windows if "window" in w]
     rec = [int(t) for t in res.steps]
     accuracy = {t: {k: float(v[i]) for k, v in res.hybrid.items()} for i, t in enumerate(rec)}
-    baseline = {t: {k: float(v[i]) for k, v in res.sgd.items()} for i, t in enumerate(rec)}
+    baseline = {}
+    if config["baseline"]:
+        baseline = {t: {k: float(v[i]) for k, v in res.sgd.items()} for i, t in enumerate(rec)}
     results = _results(
         config,
         model,
