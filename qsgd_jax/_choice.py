@@ -27,7 +27,12 @@ class InvalidChoiceError(InvalidArgumentError):
 
 
 def as_choice(
-    value, family: type[T], shorthands: dict[str, Callable[[], T]], name: str, example: str
+    value,
+    family: type[T],
+    shorthands: dict[str, Callable[[], T]],
+    name: str,
+    what: str,
+    example: str,
 ) -> T:
     """Return `value` if it is a member of `family`, else build its string shorthand.
 
@@ -37,6 +42,7 @@ def as_choice(
     - `family`: the abstract class of the allowed values (e.g. `AbstractEvolution`).
     - `shorthands`: string -> constructor of the default value it stands for.
     - `name`: the caller's argument name, for the error message.
+    - `what`: the family in words (e.g. "an evolution method"), for the error message.
     - `example`: an example value, shown in the error message.
 
     **Returns:** the value. Raises `InvalidChoiceError` naming the argument, the value and
@@ -47,6 +53,6 @@ def as_choice(
     if isinstance(value, str) and value in shorthands:
         return shorthands[value]()
     raise InvalidChoiceError(
-        f"`{name}` must be a {family.__name__} value such as `{example}` or one of the "
-        f"shorthands {tuple(shorthands)}, got {value!r}."
+        f"`{name}` must be {what} such as `{example}` or one of the shorthands "
+        f"{tuple(shorthands)}, got {value!r}."
     )

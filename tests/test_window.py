@@ -144,7 +144,7 @@ def test_bad_input(setup):
     big = WindowConfig(0.1, 2, degree=2, order=3, memory_limit=2**26)
     with pytest.raises(MemoryLimitError, match="order N = 3 over the active set s = 235"):
         quantum_window(model.loss_fn, params, dense, batches, big, jax.random.key(0))
-    with pytest.raises(ValueError, match="`method` must be a AbstractEvolution value"):
+    with pytest.raises(ValueError, match="`method` must be an evolution method"):
         WindowConfig(0.1, 2, method="rk4")
     with pytest.raises(ValueError, match="`order` must lie in"):
         WindowConfig(0.1, 2, order=3, max_order=2)

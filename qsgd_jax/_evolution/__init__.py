@@ -30,7 +30,8 @@ def as_evolution(method, name: str = "method") -> AbstractEvolution:
 
     **Returns:** the method value.
     """
-    return as_choice(method, AbstractEvolution, _METHODS, name, "qsgd_jax.TruncatedTaylor(K=4)")
+    example = "qsgd_jax.TruncatedTaylor(K=4)"
+    return as_choice(method, AbstractEvolution, _METHODS, name, "an evolution method", example)
 
 
 def as_state(state, name: str = "state") -> AbstractCarlemanState:
@@ -40,4 +41,6 @@ def as_state(state, name: str = "state") -> AbstractCarlemanState:
 
     **Returns:** the representation.
     """
-    return as_choice(state, AbstractCarlemanState, _STATES, name, "qsgd_jax.FactoredState()")
+    example = "qsgd_jax.FactoredState()"
+    what = "a Carleman state representation"
+    return as_choice(state, AbstractCarlemanState, _STATES, name, what, example)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._choice import as_choice
 from .._errors import (
     InvalidArgumentError,
     check_finite,
@@ -183,16 +184,11 @@ def as_norm_estimation(
 
     **Returns:** an `AbstractNormEstimation`.
 
-    **Raises:** `TypeError` naming `name` and the value for anything else.
+    **Raises:** `InvalidChoiceError` (a `TypeError` and a `ValueError`) naming `name` and the
+    value for anything else.
     """
-    if isinstance(value, AbstractNormEstimation):
-        return value
-    if isinstance(value, str) and value in _SHORTHANDS:
-        return _SHORTHANDS[value]()
-    raise InvalidArgumentError(
-        f"`{name}` must be a norm estimator, KnownNorm() or AmplitudeEstimation(num_queries=M) "
-        f"(or the shorthand 'known' or 'amplitude_estimation'), got {value!r}."
-    )
+    example = "AmplitudeEstimation(num_queries=M)"
+    return as_choice(value, AbstractNormEstimation, _SHORTHANDS, name, "a norm estimator", example)
 
 
 def estimate_norm(

@@ -1,8 +1,8 @@
-"""The string shorthands of the read-out methods, converted in one place."""
+"""The string shorthands of the read-out methods (converted by the one `as_choice`)."""
 
 from __future__ import annotations
 
-from .._errors import InvalidArgumentError
+from .._choice import as_choice
 from ._base import AbstractReadout
 from ._exact import Exact
 from ._gaussian import GaussianSurrogate
@@ -22,13 +22,7 @@ def as_readout(value: AbstractReadout | str, name: str = "method") -> AbstractRe
 
     **Returns:** an `AbstractReadout`.
 
-    **Raises:** `TypeError` naming `name` and the value for anything else.
+    **Raises:** `InvalidChoiceError` (a `TypeError` and a `ValueError`) naming `name` and the
+    value for anything else.
     """
-    if isinstance(value, AbstractReadout):
-        return value
-    if isinstance(value, str) and value in _SHORTHANDS:
-        return _SHORTHANDS[value]()
-    raise InvalidArgumentError(
-        f"`{name}` must be a read-out method, Exact(), Sampled() or GaussianSurrogate() (or "
-        f"the shorthand 'exact', 'sample' or 'gaussian'), got {value!r}."
-    )
+    return as_choice(value, AbstractReadout, _SHORTHANDS, name, "a read-out method", "Sampled()")
